@@ -1,0 +1,187 @@
+"""The ``dpbench`` command line: tasks, pools, build, verify, docs (plug-ins add more)."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import typer
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dpbench import __version__
+from dpbench.build import BuildOptions, BuildReport, build_pool
+from dpbench.cli_support import console, fail, friendly
+from dpbench.tasks.models import Task
+from dpbench.tasks.registry import all_tasks, get_pool, get_task, pool_version, pools
+
+app = typer.Typer(help="dpbench: benchmark digital-pathology encoders on grouped, sharded tasks.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+tasks_app = typer.Typer(help="The task registry.")
+app.add_typer(tasks_app, name="tasks")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"dpbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """dpbench: benchmark digital-pathology encoders on grouped, sharded tasks."""
+
+
+def _sizes(task: Task) -> str:
+    s = task.sizes
+    return f"{s.train.images:,} / {s.val.images:,} / {s.test.images:,}"
+
+
+@tasks_app.callback(invoke_without_command=True)
+@friendly
+def tasks_table(
+    ctx: typer.Context,
+    availability: str | None = typer.Option(None, help="public, registration, private or synthetic."),
+    licence: str | None = typer.Option(None, help="Licence id, e.g. CC0-1.0 or CC-BY-4.0."),
+    pool: str | None = typer.Option(None, help="Only the tasks of this pool."),
+) -> None:
+    """List registered tasks as a table (filters combine)."""
+    if ctx.invoked_subcommand:
+        return
+    names = get_pool(pool).tasks if pool else tuple(all_tasks())
+    rows = [get_task(n) for n in names]
+    rows = [t for t in rows if (availability is None or t.availability == availability)
+            and (licence is None or t.licence.lower() == licence.lower())]
+    table = Table(title=f"{len(rows)} task(s)" + (f" of pool {pool}" if pool else ""))
+    for column in ("task", "abbr", "type", "organ", "stain", "cls", "metric", "split by",
+                   "train / val / test images", "availability", "licence", "role"):
+        table.add_column(column, justify="right" if column in ("cls",) else "left")
+    for t in rows:
+        table.add_row(t.name, t.abbreviation, t.origin, t.organ, t.stain, str(t.n_classes), t.metric,
+                      t.split_unit, _sizes(t), t.availability, t.licence, t.role)
+    console.print(table)
+    if not rows:
+        raise fail("no task matches these filters")
+
+
+@tasks_app.command("show")
+@friendly
+def tasks_show(name: str = typer.Argument(..., help="Task name (see `dpbench tasks`).")) -> None:
+    """Print one task card."""
+    from dpbench.docs import task_card_lines
+
+    task = get_task(name)
+    console.print(Panel("\n".join(task_card_lines(task, markdown=False)), title=task.name, expand=False))
+
+
+@app.command("pools")
+@friendly
+def pools_table() -> None:
+    """List the pools with their versions."""
+    table = Table(title="pools")
+    for column in ("pool", "version", "tasks", "classes", "images", "description"):
+        table.add_column(column)
+    for pool in pools().values():
+        members = [get_task(n) for n in pool.tasks]
+        table.add_row(pool.name, pool_version(pool), str(len(members)), str(sum(t.n_classes for t in members)),
+                      f"{sum(t.sizes.images for t in members):,}", pool.description)
+    console.print(table)
+
+
+@app.command("build")
+@friendly
+def build(
+    pool: str = typer.Option("synthetic", help="Pool to build (see `dpbench pools`)."),
+    out: Path = typer.Option(Path("dpbench-data"), help="Output folder for shards and manifest."),
+    tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks of the pool (repeatable)."),
+    shard_size: int = typer.Option(1000, help="Samples per shard."),
+    workers: int = typer.Option(2, help="Tasks built in parallel (processes)."),
+) -> None:
+    """Split a pool by patient/slide and write webdataset shards plus manifest.json (resumable)."""
+    chosen = get_pool(pool)
+    if chosen.synthetic:
+        console.print("[bold yellow]SYNTHETIC pool[/]: procedurally generated images, not real data.")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        from dpbench.tasks.registry import pool_tasks
+
+        selected = pool_tasks(chosen, tasks)
+        n_images = sum(t.sizes.images for t in selected)
+        bar_tasks = progress.add_task("tasks", total=len(selected), rate="")
+        bar_images = progress.add_task("images", total=n_images, rate="")
+        shards = [0]
+        started = progress.get_time()
+
+        def on_progress(_task: str, images: int, written: int) -> None:
+            shards[0] += written
+            progress.advance(bar_images, images)
+            done = progress.tasks[bar_images].completed
+            elapsed = max(progress.get_time() - started, 1e-6)
+            progress.update(bar_images, rate=f"{done / elapsed:,.0f} img/s, {shards[0]} shards")
+
+        report = build_pool(chosen, out, tasks, BuildOptions(shard_size=shard_size, workers=workers),
+                            progress=on_progress, on_task=lambda _r: progress.advance(bar_tasks))
+    _summary(report, out)
+
+
+def _summary(report: BuildReport, out: Path) -> None:
+    manifest = report.manifest
+    label = " (SYNTHETIC)" if manifest.synthetic else ""
+    table = Table(title=f"pool {manifest.pool}{label} version {manifest.pool_version} → {out}")
+    for column in ("task", "classes", "train img (groups)", "val img (groups)", "test img (groups)",
+                   "shards new/reused", "seconds"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for r in report.tasks:
+        e = r.entry
+        cells = [f"{e.splits[s].images} ({e.splits[s].groups})" for s in ("train", "val", "test")]
+        table.add_row(e.name, str(len(e.classes)), *cells, f"{r.written}/{r.reused}", f"{r.seconds:.1f}")
+    console.print(table)
+    n_images = sum(sum(s.images for s in r.entry.splits.values()) for r in report.tasks)
+    console.print(f"{len(report.tasks)} tasks, {n_images:,} images, {len(manifest.shards)} shards "
+                  f"in {report.seconds:.1f} s; manifest: {out / 'manifest.json'}")
+    for r in report.tasks:
+        if r.entry.missing_classes:
+            console.print(f"[yellow]note:[/] {r.entry.name} lacks classes {r.entry.missing_classes} "
+                          "(the data do not allow every class in every split)")
+
+
+@app.command("verify")
+@friendly
+def verify(root: Path = typer.Argument(..., help="Folder holding manifest.json and shards."),
+           decode: bool = typer.Option(True, help="Decode every image (slower, catches bad bytes).")) -> None:
+    """Check every shard against the manifest: hash, size, sample count, labels, image decoding."""
+    from dpbench.verify import verify_pool
+
+    checked, problems = verify_pool(root, decode=decode)
+    for p in problems:
+        console.print(f"[red]BAD[/] {p.path}: {p.what}; {p.fix}", soft_wrap=True, highlight=False)
+    if problems:
+        raise fail(f"{len(problems)} of {checked} shards failed verification in {root}", 1)
+    console.print(f"[green]OK[/] {checked} shards in {root} match the manifest")
+
+
+@app.command("docs")
+@friendly
+def docs(out: Path = typer.Option(Path("docs"), help="Docs folder whose generated pages are rewritten.")) -> None:
+    """Regenerate the task cards and the task index from the registry."""
+    from dpbench.docs import write_task_docs
+
+    written = write_task_docs(out)
+    console.print(f"wrote {len(written)} pages under {out}")
+
+
+def _load_plugins() -> None:
+    for entry in entry_points(group="dpbench.cli"):
+        try:
+            entry.load()(app)
+        except Exception as exc:  # a broken plug-in must not take the core CLI down
+            fail(f"plug-in {entry.name!r} failed to load ({exc}); its commands are unavailable", 0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _load_plugins()
+    app()

@@ -1,0 +1,5 @@
+"""The one exception type that the CLI turns into a single clear error line."""
+
+
+class DpbenchError(Exception):
+    """A user-facing error: the message says what is wrong and how to fix it."""

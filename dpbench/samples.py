@@ -1,0 +1,35 @@
+"""What a converter or generator hands to the shard builder: samples and their image bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from dpbench.tasks.models import Task
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled image of a task, before it is written to a shard."""
+
+    key: str
+    group: str
+    label: int
+    source: str
+    coords: tuple[int, int, int, int] | None = None  # x, y, width, height in the source image
+    um_per_px: float | None = None
+
+
+class TaskSource(Protocol):
+    """Provides a task's samples and, lazily, their encoded images."""
+
+    task: Task
+    image_ext: str  # webdataset extension of the image entry, e.g. "png" or "jpg"
+
+    def samples(self) -> list[Sample]:
+        """Every sample of the task (metadata only, cheap)."""
+        ...
+
+    def image(self, sample: Sample) -> bytes:
+        """The encoded image of ``sample``."""
+        ...

@@ -1,0 +1,1 @@
+"""Procedurally generated, H&E-like embedded pool (synthetic data, never real)."""

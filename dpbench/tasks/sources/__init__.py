@@ -1,0 +1,1 @@
+"""Source datasets of the benchmark: one module per raw dataset, each with its ``SOURCE`` and ``TASKS``."""

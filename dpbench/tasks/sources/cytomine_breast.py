@@ -1,0 +1,93 @@
+"""Breast (Cytomine, CHU Liège): H&E whole-slide images with in-situ and infiltrating cancer outlines."""
+
+from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
+
+SOURCE = Source(
+    id="cytomine_breast",
+    title="Breast cancer tissue segmentation dataset (ULiège Cytomine, CHU Liège)",
+    url="https://doi.org/10.1109/CVPRW.2018.00303",
+    availability="private",
+    licence="proprietary",
+    citation=r"""@inproceedings{mormont2018comparison,
+  title = {Comparison of deep transfer learning strategies for digital pathology},
+  author = {Mormont, Romain and Geurts, Pierre and Mar{\'e}e, Rapha{\"e}l},
+  booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition Workshops},
+  pages = {2262--2271},
+  year = {2018},
+  doi = {10.1109/CVPRW.2018.00303}
+}""",
+    notes=(
+        "Not publicly released: the images and annotations sit in ULiège Cytomine projects of clinical "
+        "partners (here CHU Liège); the authors list only their code and models as public. The URL is "
+        "the paper that describes the data. Breast1 and Breast2 share slides and annotations."
+    ),
+)
+
+_NAMING = Inconsistency(
+    field="name",
+    seen=(
+        "Breast1 = 14,953 train+val images, Breast2 = 18,261 (evaluation-task table)",
+        "Breast1 = central-pixel rule, 14,055+4,206 = 18,261 train+val (supplementary)",
+    ),
+    chosen="supplementary naming: Breast1 = central-pixel rule, Breast2 = area rule",
+    why="the supplementary ties each name to its recipe and split sizes; the evaluation table swaps them",
+)
+_ORIGIN = Inconsistency(
+    field="origin",
+    seen=("CLF (Table I)", "SEG (supplementary transform table)"),
+    chosen="SEG",
+    why="patches are cut from polygon annotations and labelled by a segmentation rule",
+)
+
+TASKS: tuple[Task, ...] = (
+    Task(
+        name="Breast1",
+        abbreviation="Br1",
+        source=SOURCE,
+        origin="SEG",
+        organ="breast",
+        stain="H&E",
+        n_classes=2,
+        classes=("other", "cancer"),
+        metric="roc_auc",
+        split_unit="patient",
+        sizes=SplitSizes(
+            train=SplitCount(images=14055, groups=22),
+            val=SplitCount(images=4206, groups=8),
+            test=SplitCount(images=4771, groups=4),
+        ),
+        role="evaluate",
+        linked=("Breast2",),
+        patch_px=384,
+        preprocessing=(
+            "384x384 patches labelled by the tissue type of their central pixel: 'cancer' for in situ or "
+            "infiltrating carcinoma, 'other' otherwise; split by patient."
+        ),
+        inconsistencies=(_NAMING, _ORIGIN),
+    ),
+    Task(
+        name="Breast2",
+        abbreviation="Br2",
+        source=SOURCE,
+        origin="SEG",
+        organ="breast",
+        stain="H&E",
+        n_classes=2,
+        classes=("other", "cancer"),
+        metric="roc_auc",
+        split_unit="patient",
+        sizes=SplitSizes(
+            train=SplitCount(images=11483, groups=22),
+            val=SplitCount(images=3470, groups=8),
+            test=SplitCount(images=2570, groups=4),
+        ),
+        role="evaluate",
+        linked=("Breast1",),
+        patch_px=250,
+        preprocessing=(
+            "Exhaustive 250x250 tiling with a 125 px overlap; 'cancer' when in situ or infiltrating "
+            "carcinoma covers at least 10 % of the patch, else 'other'; split by patient."
+        ),
+        inconsistencies=(_NAMING, _ORIGIN),
+    ),
+)

@@ -1,0 +1,48 @@
+"""MouseLba (Cytomine, GIGA): MGG-stained cells from mouse bronchoalveolar lavage, eight cell types."""
+
+from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+
+SOURCE = Source(
+    id="cytomine_mouse_lba",
+    title="Mouse bronchoalveolar lavage cytology dataset (ULiège Cytomine, GIGA)",
+    url="https://doi.org/10.1109/CVPRW.2018.00303",
+    availability="private",
+    licence="proprietary",
+    citation=r"""@inproceedings{mormont2018comparison,
+  title = {Comparison of deep transfer learning strategies for digital pathology},
+  author = {Mormont, Romain and Geurts, Pierre and Mar{\'e}e, Rapha{\"e}l},
+  booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition Workshops},
+  pages = {2262--2271},
+  year = {2018},
+  doi = {10.1109/CVPRW.2018.00303}
+}""",
+    notes=(
+        "Not publicly released: the images and annotations sit in ULiège Cytomine projects of clinical "
+        "partners (here GIGA, ULiège); the authors list only their code and models as public. The URL is "
+        "the paper that describes the data. The eight class names are not published."
+    ),
+)
+
+TASKS: tuple[Task, ...] = (
+    Task(
+        name="MouseLba",
+        abbreviation="MoLb",
+        source=SOURCE,
+        origin="DET",
+        organ="lung",
+        stain="MGG",
+        n_classes=8,
+        metric="accuracy",
+        split_unit="slide",
+        sizes=SplitSizes(
+            train=SplitCount(images=1722, groups=9),
+            val=SplitCount(images=716, groups=4),
+            test=SplitCount(images=1846, groups=7),
+        ),
+        role="evaluate",
+        preprocessing=(
+            "Each sample is the bounding-box crop of one annotated cell, labelled with its cell type "
+            "(detection annotations turned into classification); split by slide."
+        ),
+    ),
+)

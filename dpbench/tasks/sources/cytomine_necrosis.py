@@ -1,0 +1,50 @@
+"""Necrosis (Cytomine, GIGA-Cancer): IHC crops of necrosed or healthy tissue from whole-slide images."""
+
+from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+
+SOURCE = Source(
+    id="cytomine_necrosis",
+    title="Necrosis dataset (ULiège Cytomine, GIGA-Cancer)",
+    url="https://doi.org/10.1109/CVPRW.2018.00303",
+    availability="private",
+    licence="proprietary",
+    citation=r"""@inproceedings{mormont2018comparison,
+  title = {Comparison of deep transfer learning strategies for digital pathology},
+  author = {Mormont, Romain and Geurts, Pierre and Mar{\'e}e, Rapha{\"e}l},
+  booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition Workshops},
+  pages = {2262--2271},
+  year = {2018},
+  doi = {10.1109/CVPRW.2018.00303}
+}""",
+    notes=(
+        "Not publicly released: the images and annotations sit in ULiège Cytomine projects of clinical "
+        "partners (here GIGA-Cancer, ULiège); the authors list only their code and models as public. The "
+        "URL is the paper that describes the data. dpbench keeps the metadata and counts; the task can "
+        "only be built by someone granted access."
+    ),
+)
+
+TASKS: tuple[Task, ...] = (
+    Task(
+        name="Necrosis",
+        abbreviation="Nec",
+        source=SOURCE,
+        origin="CLF",
+        organ="breast",
+        stain="IHC",
+        n_classes=2,
+        classes=("healthy", "necrosed"),
+        metric="roc_auc",
+        split_unit="slide",
+        sizes=SplitSizes(
+            train=SplitCount(images=695, groups=9),
+            val=SplitCount(images=96, groups=1),
+            test=SplitCount(images=91, groups=3),
+        ),
+        role="evaluate",
+        preprocessing=(
+            "Each sample is the bounding-box crop of one annotated object (necrosed or healthy tissue) "
+            "in a whole-slide image; original labels kept, split by slide."
+        ),
+    ),
+)

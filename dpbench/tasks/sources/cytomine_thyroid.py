@@ -1,0 +1,82 @@
+"""Thyroid FNAB cytology (Cytomine, Erasme/ULB): Diff-Quik crops of cells and cell patterns."""
+
+from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
+
+SOURCE = Source(
+    id="cytomine_thyroid",
+    title="Thyroid fine-needle aspiration cytology dataset (ULiège Cytomine, Erasme hospital / ULB)",
+    url="https://doi.org/10.1109/CVPRW.2018.00303",
+    availability="private",
+    licence="proprietary",
+    citation=r"""@inproceedings{mormont2018comparison,
+  title = {Comparison of deep transfer learning strategies for digital pathology},
+  author = {Mormont, Romain and Geurts, Pierre and Mar{\'e}e, Rapha{\"e}l},
+  booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition Workshops},
+  pages = {2262--2271},
+  year = {2018},
+  doi = {10.1109/CVPRW.2018.00303}
+}""",
+    notes=(
+        "Not publicly released: the images and annotations sit in ULiège Cytomine projects of clinical "
+        "partners (here Erasme hospital / ULB); the authors list only their code and models as public. "
+        "The URL is the paper that describes the data. Both tasks come from the same slides, so they must "
+        "be left out together."
+    ),
+)
+
+TASKS: tuple[Task, ...] = (
+    Task(
+        name="ProliferativePattern",
+        abbreviation="PrPa",
+        source=SOURCE,
+        origin="CLF",
+        organ="thyroid",
+        stain="Diff-Quik",
+        n_classes=2,
+        classes=("non_proliferative", "proliferative"),
+        metric="roc_auc",
+        split_unit="slide",
+        sizes=SplitSizes(
+            train=SplitCount(images=1179, groups=19),
+            val=SplitCount(images=167, groups=4),
+            test=SplitCount(images=511, groups=13),
+        ),
+        role="evaluate",
+        linked=("CellInclusion",),
+        preprocessing=(
+            "Each sample is the bounding-box crop of one annotated cell pattern, labelled proliferative "
+            "or not; split by slide."
+        ),
+    ),
+    Task(
+        name="CellInclusion",
+        abbreviation="CeIn",
+        source=SOURCE,
+        origin="CLF",
+        organ="thyroid",
+        stain="Diff-Quik",
+        n_classes=2,
+        classes=("healthy", "inclusion"),
+        metric="roc_auc",
+        split_unit="slide",
+        sizes=SplitSizes(
+            train=SplitCount(images=1643, groups=21),
+            val=SplitCount(images=173, groups=2),
+            test=SplitCount(images=1821, groups=22),
+        ),
+        role="evaluate",
+        linked=("ProliferativePattern",),
+        preprocessing=(
+            "Each sample is the bounding-box crop of one annotated cell, labelled as a cell with a nuclear "
+            "inclusion or a healthy cell; split by slide."
+        ),
+        inconsistencies=(
+            Inconsistency(
+                field="sizes.train.images",
+                seen=("1644 train, 3638 total (CVPRW 2018)", "1643 train, 3637 total (JBHI 2020)"),
+                chosen="1643",
+                why="the 2020 pool paper is the reference for this benchmark and its totals sum to 882,800",
+            ),
+        ),
+    ),
+)

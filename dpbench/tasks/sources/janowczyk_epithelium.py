@@ -1,0 +1,53 @@
+"""Janowczyk tutorial use case 2: breast-cancer H&E images with epithelium segmentation masks."""
+
+from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+
+SOURCE = Source(
+    id="janowczyk_epithelium",
+    title="Janowczyk & Madabhushi deep-learning tutorial, use case 2: epithelium segmentation",
+    url="http://andrewjanowczyk.com/wp-static/epi.tgz",
+    availability="public",
+    licence="unknown",
+    citation=r"""@article{janowczyk2016deep,
+  title = {Deep learning for digital pathology image analysis: A comprehensive tutorial with selected
+           use cases},
+  author = {Janowczyk, Andrew and Madabhushi, Anant},
+  journal = {Journal of Pathology Informatics},
+  volume = {7},
+  number = {1},
+  pages = {29},
+  year = {2016},
+  doi = {10.4103/2153-3539.186902}
+}""",
+    notes=(
+        "Direct download of one archive from the tutorial author's site (plain http, no checksum "
+        "published); no licence is stated, so derived patches are not re-hosted. 42 images, one per "
+        "patient; the patient id is the file-name prefix before the first '_'."
+    ),
+)
+
+TASKS: tuple[Task, ...] = (
+    Task(
+        name="Janowczyk2",
+        abbreviation="J2",
+        source=SOURCE,
+        origin="SEG",
+        organ="breast",
+        stain="H&E",
+        n_classes=2,
+        classes=("stroma", "epithelium"),
+        metric="roc_auc",
+        split_unit="patient",
+        sizes=SplitSizes(
+            train=SplitCount(images=1701, groups=21),
+            val=SplitCount(images=405, groups=5),
+            test=SplitCount(images=1296, groups=16),
+        ),
+        role="pretrain",
+        patch_px=200,
+        preprocessing=(
+            "Exhaustive 200x200 tiling with a 100 px overlap; a patch is 'epithelium' when at least 10 % of "
+            "its area is covered by the epithelium mask, else 'stroma' (non-epithelial tissue)."
+        ),
+    ),
+)

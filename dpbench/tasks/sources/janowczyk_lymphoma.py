@@ -1,0 +1,68 @@
+"""Janowczyk tutorial use case 7: H&E images of three malignant lymphoma subtypes (from IICBU 2008)."""
+
+from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
+
+SOURCE = Source(
+    id="janowczyk_lymphoma",
+    title="Janowczyk & Madabhushi deep-learning tutorial, use case 7: lymphoma subtype classification",
+    url="http://andrewjanowczyk.com/wp-static/lymphoma.tar.gz",
+    availability="public",
+    licence="unknown",
+    citation=r"""@article{janowczyk2016deep,
+  title = {Deep learning for digital pathology image analysis: A comprehensive tutorial with selected
+           use cases},
+  author = {Janowczyk, Andrew and Madabhushi, Anant},
+  journal = {Journal of Pathology Informatics},
+  volume = {7},
+  number = {1},
+  pages = {29},
+  year = {2016},
+  doi = {10.4103/2153-3539.186902}
+}""",
+    notes=(
+        "Direct download from the tutorial author's site; folders CLL/, FL/ and MCL/ hold 374 images. "
+        "The images come from the IICBU 2008 benchmark (Shamir et al.), announced as a free download but "
+        "without a licence, so patches are not re-hosted. No patient ids exist."
+    ),
+)
+
+TASKS: tuple[Task, ...] = (
+    Task(
+        name="Janowczyk7",
+        abbreviation="J7",
+        source=SOURCE,
+        origin="CLF",
+        organ="lymph node",
+        stain="H&E",
+        n_classes=3,
+        classes=("CLL", "FL", "MCL"),
+        metric="accuracy",
+        split_unit="patient",
+        sizes=SplitSizes(
+            train=SplitCount(images=1350, groups=225),
+            val=SplitCount(images=456, groups=76),
+            test=SplitCount(images=438, groups=73),
+        ),
+        role="pretrain",
+        patch_px=384,
+        preprocessing=(
+            "Each 1388x1040 image is tiled into non-overlapping 384x384 patches (6 per image, 2,244 in "
+            "all) that keep the image's subtype label. Published as a patient split, but the 374 groups "
+            "are the source images: dpbench groups by image."
+        ),
+        inconsistencies=(
+            Inconsistency(
+                field="split_unit",
+                seen=("patient (split table)", "374 groups = number of source images (no patient ids)"),
+                chosen="patient",
+                why="kept as published; the group counts only fit an image-level split, which dpbench uses",
+            ),
+            Inconsistency(
+                field="organ",
+                seen=("breast (Table I, 'breast, lymphoma')", "lymphoma biopsies (IICBU 2008 source)"),
+                chosen="lymph node",
+                why="the source images are lymphoma sections; 'breast' looks copied from the other rows",
+            ),
+        ),
+    ),
+)

@@ -1,0 +1,53 @@
+"""Janowczyk tutorial use case 5: breast-cancer H&E high-power fields with mitosis centre annotations."""
+
+from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+
+SOURCE = Source(
+    id="janowczyk_mitosis",
+    title="Janowczyk & Madabhushi deep-learning tutorial, use case 5: mitosis detection",
+    url="http://www.andrewjanowczyk.com/use-case-5-mitosis-detection/",
+    availability="public",
+    licence="unknown",
+    citation=r"""@article{janowczyk2016deep,
+  title = {Deep learning for digital pathology image analysis: A comprehensive tutorial with selected
+           use cases},
+  author = {Janowczyk, Andrew and Madabhushi, Anant},
+  journal = {Journal of Pathology Informatics},
+  volume = {7},
+  number = {1},
+  pages = {29},
+  year = {2016},
+  doi = {10.4103/2153-3539.186902}
+}""",
+    notes=(
+        "Tutorial page of the author (URL and archive name not confirmed from a stored copy: check before "
+        "use); no licence is stated, so derived patches are not re-hosted. Files are named PP_NN.tif with "
+        "PP the two-digit patient id; 12 patients, one of which (10) has no mitosis."
+    ),
+)
+
+TASKS: tuple[Task, ...] = (
+    Task(
+        name="Janowczyk5",
+        abbreviation="J5",
+        source=SOURCE,
+        origin="DET",
+        organ="breast",
+        stain="H&E",
+        n_classes=2,
+        classes=("no_mitosis", "mitosis"),
+        metric="roc_auc",
+        split_unit="patient",
+        sizes=SplitSizes(
+            train=SplitCount(images=16560, groups=7),
+            val=SplitCount(images=4551, groups=2),
+            test=SplitCount(images=3759, groups=3),
+        ),
+        role="pretrain",
+        patch_px=250,
+        preprocessing=(
+            "250x250 patches: 10 randomly shifted patches around each annotated mitosis ('mitosis'); "
+            "mitosis-free tiles taken exhaustively with overlap ('no_mitosis')."
+        ),
+    ),
+)

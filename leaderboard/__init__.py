@@ -1,0 +1,1 @@
+"""Leaderboard: takes submissions and shows the board (a plug-in of the ``dpbench`` CLI)."""
