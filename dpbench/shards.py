@@ -164,7 +164,7 @@ def write_shards(
 
         size = len(chunks[run[0]])
         writer = wds.ShardWriter(pattern, maxcount=size, maxsize=float("inf"), start_shard=run[0],
-                                 opener=opener, post=commit, verbose=0, encoder=False, mtime=0.0)
+                                 opener=opener, post=commit, verbose=0, encoder=False, mtime=0)
         try:
             for index in run:
                 for key in chunks[index]:
@@ -172,6 +172,8 @@ def write_shards(
                     on_sample()
             writer.close()
         except BaseException:  # interrupted mid-shard: drop the temporary file, final names stay clean
+            if open_files and writer.tarstream is not None:
+                writer.tarstream.close()  # ends the tar stream inside the temporary file only
             for handle in open_files.values():
                 handle.close()
                 os.unlink(handle.name)

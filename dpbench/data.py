@@ -1,0 +1,104 @@
+"""Loading built pools: a per-task loader and the paper's multi-task sampler (§IV-B).
+
+Both read the webdataset shards listed in ``manifest.json``; images decode to RGB PIL images, or to
+whatever ``transform`` returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import webdataset as wds
+from PIL import Image
+from torch.utils.data import IterableDataset
+
+from dpbench.errors import DpbenchError
+from dpbench.shards import IMAGE_EXTS, load_manifest
+from dpbench.tasks.models import SPLITS
+
+Transform = Callable[[Image.Image], Any]
+
+
+def shard_urls(root: Path, task: str, split: str) -> list[str]:
+    """Paths of a task split's shards, from the manifest (errors name the fix)."""
+    if split not in SPLITS:
+        raise DpbenchError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    manifest = load_manifest(root)
+    manifest.task(task)
+    return [str(root / s.path) for s in manifest.shards_of(task, split)]
+
+
+def task_dataset(root: Path, task: str, split: str, transform: Transform | None = None,
+                 shuffle: int = 0, seed: int = 0) -> wds.WebDataset:
+    """Samples of one task split as ``(image, label, metadata)`` tuples, shard order unless ``shuffle``.
+
+    ``shuffle`` is a buffer size; with it, shards and samples are shuffled from ``seed``.
+    """
+    urls = shard_urls(root, task, split)
+    if not urls:
+        raise DpbenchError(f"task {task} has no {split} samples in {root}")
+    return shard_dataset(urls, transform, shuffle, seed)
+
+
+def shard_dataset(urls: list[str], transform: Transform | None = None, shuffle: int = 0,
+                  seed: int = 0) -> wds.WebDataset:
+    """``(image, label, metadata)`` tuples from dpbench shards given by path or URL."""
+    pipeline = wds.WebDataset(urls, shardshuffle=len(urls) if shuffle else False, seed=seed,
+                              empty_check=False, nodesplitter=wds.shardlists.single_node_only)
+    if shuffle:
+        pipeline = pipeline.shuffle(shuffle, rng=random.Random(seed))
+    return pipeline.map(functools.partial(decode_sample, transform=transform))
+
+
+def decode_sample(sample: dict[str, Any], transform: Transform | None = None) -> tuple[Any, int, dict[str, Any]]:
+    """Raw webdataset sample → (RGB image or ``transform(image)``, label, metadata record)."""
+    ext = next((e for e in IMAGE_EXTS if e in sample), None)
+    if ext is None:
+        raise DpbenchError(f"sample {sample.get('__key__')} in {sample.get('__url__')} has no image; "
+                           "run dpbench verify on the pool")
+    with Image.open(io.BytesIO(sample[ext])) as opened:
+        image = opened.convert("RGB")
+    return (transform(image) if transform else image), int(sample["cls"]), json.loads(sample["json"])
+
+
+class MultiTaskStream(IterableDataset[tuple[int, Any, int]]):
+    """Endless ``(task index, image, label)``: pick a task uniformly, then the next image of that task.
+
+    Each task cycles through its split in a freshly shuffled order every epoch, so every image of a
+    small task is reached while large tasks are not over-represented (the paper's sampling).
+    """
+
+    def __init__(self, root: Path, tasks: list[str], split: str = "train", transform: Transform | None = None,
+                 seed: int = 0, buffer: int = 1000) -> None:
+        super().__init__()
+        if not tasks:
+            raise DpbenchError("the multi-task stream needs at least one task")
+        for task in tasks:
+            if not shard_urls(root, task, split):
+                raise DpbenchError(f"task {task} has no {split} samples in {root}")
+        self.root, self.tasks, self.split = root, list(tasks), split
+        self.transform, self.seed, self.buffer = transform, seed, buffer
+
+    def _cycle(self, index: int) -> Iterator[tuple[Any, int]]:
+        epoch = 0
+        while True:
+            seed = self.seed * 1_000_003 + index * 7_919 + epoch
+            data = task_dataset(self.root, self.tasks[index], self.split, self.transform, self.buffer, seed)
+            for image, label, _meta in data:
+                yield image, label
+            epoch += 1
+
+    def __iter__(self) -> Iterator[tuple[int, Any, int]]:
+        rng = np.random.default_rng(self.seed)
+        streams = [self._cycle(i) for i in range(len(self.tasks))]
+        while True:
+            index = int(rng.integers(len(self.tasks)))
+            image, label = next(streams[index])
+            yield index, image, label

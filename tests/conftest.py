@@ -1,0 +1,40 @@
+"""Shared fixtures: a small synthetic build reused by the shard, loader and CLI tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dpbench.build import BuildOptions, BuildReport, build_pool
+from dpbench.tasks.registry import get_pool
+
+#: Small, varied tasks: slide-grouped binary, image-grouped binary, patient-grouped 3-class.
+SMALL_TASKS = ["synthetic-Necrosis", "synthetic-WarwickCRC", "synthetic-Janowczyk7"]
+SMALL_OPTIONS = BuildOptions(shard_size=32, workers=1)
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def build_small(root: Path, options: BuildOptions = SMALL_OPTIONS) -> BuildReport:
+    return build_pool(get_pool("synthetic"), root, SMALL_TASKS, options)
+
+
+@pytest.fixture(scope="session")
+def small_pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built pool of SMALL_TASKS; tests must not modify it (copy it first)."""
+    root = tmp_path_factory.mktemp("pool") / "built"
+    build_small(root)
+    return root
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m dpbench ARGS`` as a user would, capturing output."""
+    return subprocess.run([sys.executable, "-m", "dpbench", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Relative path → bytes of every file under ``root``."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

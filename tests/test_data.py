@@ -1,0 +1,62 @@
+"""Loaders: the per-task loader returns the split exactly; the multi-task stream is uniform over tasks."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from dpbench.data import MultiTaskStream, task_dataset
+from dpbench.errors import DpbenchError
+from dpbench.tasks import get_task
+
+
+def test_task_loader_yields_the_split_with_labels(small_pool: Path) -> None:
+    split = json.loads((small_pool / "synthetic-Janowczyk7" / "split.json").read_text())["samples"]
+    rows = list(task_dataset(small_pool, "synthetic-Janowczyk7", "val"))
+    assert sorted(meta["key"] for _, _, meta in rows) == sorted(k for k, s in split.items() if s == "val")
+    image, label, meta = rows[0]
+    assert image.mode == "RGB" and image.size == (64, 64)
+    assert label == meta["label"] and 0 <= label < 3
+
+
+def test_task_loader_transform_and_seeded_shuffle(small_pool: Path) -> None:
+    def to_tensor(image: object) -> torch.Tensor:
+        return torch.from_numpy(np.array(image)).permute(2, 0, 1)
+
+    first = [m["key"] for _, _, m in task_dataset(small_pool, "synthetic-Necrosis", "train", shuffle=50, seed=3)]
+    again = [m["key"] for _, _, m in task_dataset(small_pool, "synthetic-Necrosis", "train", shuffle=50, seed=3)]
+    plain = [m["key"] for _, _, m in task_dataset(small_pool, "synthetic-Necrosis", "train")]
+    assert first == again and sorted(first) == sorted(plain) and first != plain
+    tensor, _, _ = next(iter(task_dataset(small_pool, "synthetic-Necrosis", "train", transform=to_tensor)))
+    assert tensor.shape == (3, 64, 64) and tensor.dtype == torch.uint8
+
+
+def test_multitask_stream_draws_tasks_uniformly_and_reaches_every_image(small_pool: Path) -> None:
+    tasks = ["synthetic-Necrosis", "synthetic-WarwickCRC", "synthetic-Janowczyk7"]
+    stream = MultiTaskStream(small_pool, tasks, "train", seed=7, buffer=16)
+    draws = list(itertools.islice(stream, 1500))
+    counts = Counter(index for index, _, _ in draws)
+    assert chisquare([counts[i] for i in range(3)]).pvalue > 0.001
+    smallest = min(tasks, key=lambda t: get_task(t).sizes.train.images)
+    index = tasks.index(smallest)
+    n_train = get_task(smallest).sizes.train.images
+    seen = {np.asarray(image).tobytes() for i, image, _ in draws if i == index}
+    assert len(seen) == n_train  # every training image of the smallest task was drawn
+    again = [(i, lab) for i, _, lab in itertools.islice(MultiTaskStream(small_pool, tasks, seed=7, buffer=16), 200)]
+    assert again == [(i, lab) for i, _, lab in draws[:200]]
+
+
+def test_loader_errors_are_clear(small_pool: Path, tmp_path: Path) -> None:
+    with pytest.raises(DpbenchError, match="not in this build"):
+        task_dataset(small_pool, "synthetic-Lung", "train")
+    with pytest.raises(DpbenchError, match="unknown split"):
+        task_dataset(small_pool, "synthetic-Necrosis", "training")
+    with pytest.raises(DpbenchError, match=r"no manifest\.json"):
+        task_dataset(tmp_path, "synthetic-Necrosis", "train")
