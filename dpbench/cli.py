@@ -130,10 +130,11 @@ def build(
 def _summary(report: BuildReport, out: Path) -> None:
     manifest = report.manifest
     label = " (SYNTHETIC)" if manifest.synthetic else ""
-    table = Table(title=f"pool {manifest.pool}{label} version {manifest.pool_version} → {out}")
-    for column in ("task", "classes", "train img (groups)", "val img (groups)", "test img (groups)",
-                   "shards new/reused", "seconds"):
-        table.add_column(column, justify="left" if column == "task" else "right")
+    table = Table(title=f"pool {manifest.pool}{label} version {manifest.pool_version} → {out}",
+                  caption="train/val/test: images (groups); shards: written/kept from an earlier run")
+    table.add_column("task", no_wrap=True)
+    for column in ("cls", "train", "val", "test", "shards", "s"):
+        table.add_column(column, justify="right", no_wrap=True)
     for r in report.tasks:
         e = r.entry
         cells = [f"{e.splits[s].images} ({e.splits[s].groups})" for s in ("train", "val", "test")]
