@@ -1,5 +1,6 @@
 """Breast (Cytomine, CHU Liège): H&E whole-slide images with in-situ and infiltrating cancer outlines."""
 
+from dpbench.tasks.citations import MORMONT2018_CVPRW
 from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
@@ -8,14 +9,7 @@ SOURCE = Source(
     url="https://doi.org/10.1109/CVPRW.2018.00303",
     availability="private",
     licence="proprietary",
-    citation=r"""@inproceedings{mormont2018comparison,
-  title = {Comparison of deep transfer learning strategies for digital pathology},
-  author = {Mormont, Romain and Geurts, Pierre and Mar{\'e}e, Rapha{\"e}l},
-  booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition Workshops},
-  pages = {2262--2271},
-  year = {2018},
-  doi = {10.1109/CVPRW.2018.00303}
-}""",
+    citation=MORMONT2018_CVPRW,
     notes=(
         "Not publicly released: the images and annotations sit in ULiège Cytomine projects of clinical "
         "partners (here CHU Liège); the authors list only their code and models as public. The URL is "

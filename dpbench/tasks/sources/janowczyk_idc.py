@@ -1,5 +1,6 @@
 """Janowczyk tutorial use case 6: 50x50 px breast H&E patches labelled invasive ductal carcinoma or not."""
 
+from dpbench.tasks.citations import JANOWCZYK2016_JPI
 from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
@@ -8,17 +9,7 @@ SOURCE = Source(
     url="http://andrewjanowczyk.com/wp-static/IDC_regular_ps50_idx5.zip",
     availability="public",
     licence="unknown",
-    citation=r"""@article{janowczyk2016deep,
-  title = {Deep learning for digital pathology image analysis: A comprehensive tutorial with selected
-           use cases},
-  author = {Janowczyk, Andrew and Madabhushi, Anant},
-  journal = {Journal of Pathology Informatics},
-  volume = {7},
-  number = {1},
-  pages = {29},
-  year = {2016},
-  doi = {10.4103/2153-3539.186902}
-}""",
+    citation=JANOWCZYK2016_JPI,
     notes=(
         "Direct download of one zip from the tutorial author's site; a Kaggle mirror calls it public "
         "domain, but the original states no licence, so 'unknown' is kept and patches are not re-hosted. "

@@ -1,5 +1,6 @@
 """Janowczyk tutorial use case 7: H&E images of three malignant lymphoma subtypes (from IICBU 2008)."""
 
+from dpbench.tasks.citations import JANOWCZYK2016_JPI
 from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
@@ -8,17 +9,7 @@ SOURCE = Source(
     url="http://andrewjanowczyk.com/wp-static/lymphoma.tar.gz",
     availability="public",
     licence="unknown",
-    citation=r"""@article{janowczyk2016deep,
-  title = {Deep learning for digital pathology image analysis: A comprehensive tutorial with selected
-           use cases},
-  author = {Janowczyk, Andrew and Madabhushi, Anant},
-  journal = {Journal of Pathology Informatics},
-  volume = {7},
-  number = {1},
-  pages = {29},
-  year = {2016},
-  doi = {10.4103/2153-3539.186902}
-}""",
+    citation=JANOWCZYK2016_JPI,
     notes=(
         "Direct download from the tutorial author's site; folders CLL/, FL/ and MCL/ hold 374 images. "
         "The images come from the IICBU 2008 benchmark (Shamir et al.), announced as a free download but "

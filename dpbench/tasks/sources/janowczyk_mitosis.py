@@ -1,5 +1,6 @@
 """Janowczyk tutorial use case 5: breast-cancer H&E high-power fields with mitosis centre annotations."""
 
+from dpbench.tasks.citations import JANOWCZYK2016_JPI
 from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
@@ -8,17 +9,7 @@ SOURCE = Source(
     url="http://www.andrewjanowczyk.com/use-case-5-mitosis-detection/",
     availability="public",
     licence="unknown",
-    citation=r"""@article{janowczyk2016deep,
-  title = {Deep learning for digital pathology image analysis: A comprehensive tutorial with selected
-           use cases},
-  author = {Janowczyk, Andrew and Madabhushi, Anant},
-  journal = {Journal of Pathology Informatics},
-  volume = {7},
-  number = {1},
-  pages = {29},
-  year = {2016},
-  doi = {10.4103/2153-3539.186902}
-}""",
+    citation=JANOWCZYK2016_JPI,
     notes=(
         "Tutorial page of the author (URL and archive name not confirmed from a stored copy: check before "
         "use); no licence is stated, so derived patches are not re-hosted. Files are named PP_NN.tif with "

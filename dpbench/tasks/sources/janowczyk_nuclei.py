@@ -1,5 +1,6 @@
 """Janowczyk tutorial use case 1: ER+ breast-cancer H&E regions with partial nucleus segmentation masks."""
 
+from dpbench.tasks.citations import JANOWCZYK2016_JPI
 from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
@@ -8,17 +9,7 @@ SOURCE = Source(
     url="http://andrewjanowczyk.com/wp-static/nuclei.tgz",
     availability="public",
     licence="unknown",
-    citation=r"""@article{janowczyk2016deep,
-  title = {Deep learning for digital pathology image analysis: A comprehensive tutorial with selected
-           use cases},
-  author = {Janowczyk, Andrew and Madabhushi, Anant},
-  journal = {Journal of Pathology Informatics},
-  volume = {7},
-  number = {1},
-  pages = {29},
-  year = {2016},
-  doi = {10.4103/2153-3539.186902}
-}""",
+    citation=JANOWCZYK2016_JPI,
     notes=(
         "Direct download of one archive from the tutorial author's site (plain http, no checksum "
         "published); no licence is stated, so derived patches are not re-hosted. The patient id is the "
