@@ -174,6 +174,9 @@ def docs(out: Path = typer.Option(Path("docs"), help="Docs folder whose generate
     console.print(f"wrote {len(written)} pages under {out}")
 
 
+app.command("rank")(__import__("dpbench.ranking.cli", fromlist=["rank"]).rank)
+
+
 def _load_plugins() -> None:
     for entry in entry_points(group="dpbench.cli"):
         try:

@@ -21,6 +21,7 @@ def atomic_open(path: Path) -> Iterator[IO[bytes]]:
     """Open a temporary sibling of ``path`` for writing; on success fsync and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{path.name}{TMP_MARK}", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide shared data from other users
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
