@@ -35,6 +35,7 @@ def test_manifest_describes_every_shard(small_pool: Path) -> None:
         total = sum(s.count for s in manifest.shards if s.task == entry.name)
         assert total == task.sizes.images
     assert len(manifest.shards) > len(SMALL_TASKS) * 3  # shard_size 32 gives several shards per split
+    assert (small_pool / "manifest.json").stat().st_mode & 0o777 == 0o644  # readable by other users
     for shard in manifest.shards:
         assert (small_pool / shard.path).stat().st_size == shard.bytes
         assert shard.count <= SMALL_OPTIONS.shard_size

@@ -9,7 +9,16 @@ from typing import Any
 import pandas as pd
 
 from dpbench.io import atomic_write_bytes, atomic_write_json
-from dpbench.ranking.ranks import Aggregate, Missing, bootstrap_ranks, borda, coverage, final_order, per_task_ranks
+from dpbench.ranking.ranks import (
+    Aggregate,
+    Missing,
+    bootstrap_ranks,
+    borda,
+    coverage,
+    final_order,
+    loto_average_ranks,
+    per_task_ranks,
+)
 from dpbench.ranking.significance import cd_groups, friedman, nemenyi_cd, two_std_matrix, wilcoxon_holm
 from dpbench.ranking.table import ScoreTable
 
@@ -53,6 +62,9 @@ def rank_report(table: ScoreTable, method: Aggregate = "avg-rank", missing: Miss
         "two_std": two_std_matrix(table).to_dict(orient="records"),
     }
     complete = ranks.dropna(axis=0, how="any")
+    if complete.shape[0] >= 2 and complete.shape == ranks.shape:
+        loto = loto_average_ranks(ranks)
+        report["loto_selection"] = {str(t): str(loto.loc[t].idxmin()) for t in loto.index}
     if complete.shape[0] >= 2:
         fr = friedman(ranks)
         cd = nemenyi_cd(fr.k, fr.n_tasks, alpha)
