@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.panel import Panel
@@ -11,10 +12,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dpbench import __version__
-from dpbench.build import BuildOptions, BuildReport, build_pool
 from dpbench.cli_support import console, fail, friendly
+from dpbench.commands.check_encoder import check_encoder_command
+from dpbench.commands.evaluate import eval_command
+from dpbench.commands.rank import rank
 from dpbench.tasks.models import Task
 from dpbench.tasks.registry import all_tasks, get_pool, get_task, pool_version, pools
+
+if TYPE_CHECKING:
+    from dpbench.build import BuildReport
 
 app = typer.Typer(help="dpbench: benchmark digital-pathology encoders on grouped, sharded tasks.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -100,6 +106,8 @@ def build(
     workers: int = typer.Option(2, help="Tasks built in parallel (processes)."),
 ) -> None:
     """Split a pool by patient/slide and write webdataset shards plus manifest.json (resumable)."""
+    from dpbench.build import BuildOptions, build_pool
+
     chosen = get_pool(pool)
     if chosen.synthetic:
         console.print("[bold yellow]SYNTHETIC pool[/]: procedurally generated images, not real data.")
@@ -174,7 +182,9 @@ def docs(out: Path = typer.Option(Path("docs"), help="Docs folder whose generate
     console.print(f"wrote {len(written)} pages under {out}")
 
 
-app.command("rank")(__import__("dpbench.ranking.cli", fromlist=["rank"]).rank)
+app.command("rank")(rank)
+app.command("eval")(eval_command)
+app.command("check-encoder")(check_encoder_command)
 
 
 def _load_plugins() -> None:

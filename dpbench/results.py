@@ -26,7 +26,9 @@ class TaskScore(BaseModel):
     seed: int
     metric: str
     score: float
-    predictions: dict[str, list[float]] | None = None
+    predictions: dict[str, list[float]] | None = None  # test sample key → class scores
+    confusion: list[list[int]] | None = None  # rows: true class, columns: predicted class
+    selected: dict[str, float] = Field(default_factory=dict)  # hyper-parameters the protocol chose (C, lr, epoch)
 
     @field_validator("score")
     @classmethod
@@ -64,6 +66,7 @@ class Results(BaseModel):
     method: str
     provenance: Provenance
     scores: list[TaskScore] = Field(min_length=1)
+    skipped: dict[str, str] = Field(default_factory=dict)  # task → why it was not scored
 
 
 def load_results(path: Path) -> Results:

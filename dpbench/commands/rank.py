@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from dpbench.cli_support import console, friendly
 from dpbench.errors import DpbenchError
-from dpbench.ranking.ranks import Aggregate, Missing
-from dpbench.ranking.report import rank_report, write_report
-from dpbench.ranking.table import read_scores
+
+if TYPE_CHECKING:
+    from dpbench.ranking.ranks import Aggregate, Missing
 
 
 @friendly
@@ -28,6 +27,11 @@ def rank(
     out: Path | None = typer.Option(None, help="folder for ranking.json, board.csv and tasks.csv."),
 ) -> None:
     """Rank methods per task, aggregate across tasks, and say how sure the ranking is."""
+    import pandas as pd
+
+    from dpbench.ranking.report import rank_report, write_report
+    from dpbench.ranking.table import read_scores
+
     if method not in ("avg-rank", "borda"):
         raise DpbenchError(f"unknown --method {method!r}: use avg-rank or borda")
     if missing not in ("error", "worst", "available"):

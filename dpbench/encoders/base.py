@@ -1,0 +1,137 @@
+"""What an encoder is: a module mapping normalised (B, 3, S, S) images to (B, D) features, plus its input spec."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+from torchvision import transforms as T
+
+from dpbench.errors import DpbenchError
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+#: Train-time crop: a random square covering 50-100 % of the (resized) image, resized back to ``size``.
+TRAIN_CROP_SCALE: tuple[float, float] = (0.5, 1.0)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input an encoder expects: square side, normalisation and (optionally) the resolution it was trained at."""
+
+    size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    um_per_px: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise DpbenchError(f"input size must be a positive integer, got {self.size!r}")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if (not isinstance(value, list | tuple) or len(value) != 3
+                    or not all(isinstance(v, int | float) and math.isfinite(v) for v in value)):
+                raise DpbenchError(f"input {name} must be 3 finite numbers (one per RGB channel), got {value!r}")
+            object.__setattr__(self, name, tuple(float(v) for v in value))
+        if any(s <= 0 for s in self.std):
+            raise DpbenchError(f"input std must be positive, got {self.std!r}")
+        if self.um_per_px is not None and (not isinstance(self.um_per_px, int | float) or not self.um_per_px > 0):
+            raise DpbenchError(f"input um_per_px must be a positive number or null, got {self.um_per_px!r}")
+
+    def transform(self, train: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+        """PIL image → normalised (3, size, size) float tensor.
+
+        Eval: convert to RGB, resize the whole image to ``size``×``size`` (bilinear, antialiased; no crop), scale to
+        [0, 1], normalise. ``train=True`` adds the augmentation: a random square crop covering 50-100 % of the image
+        area (``RandomResizedCrop(size, scale=(0.5, 1), ratio=(1, 1))``, in place of the resize) and random horizontal
+        and vertical flips. ``um_per_px`` is not used here: matching resolutions is the task's job.
+        """
+        bilinear = T.InterpolationMode.BILINEAR
+        if train:
+            geometry = [T.RandomResizedCrop(self.size, scale=TRAIN_CROP_SCALE, ratio=(1.0, 1.0),
+                                            interpolation=bilinear, antialias=True),
+                        T.RandomHorizontalFlip(), T.RandomVerticalFlip()]
+        else:
+            geometry = [T.Resize((self.size, self.size), interpolation=bilinear, antialias=True)]
+        pipeline: Callable[[Image.Image], torch.Tensor] = T.Compose(
+            [_to_rgb, *geometry, T.ToTensor(), T.Normalize(self.mean, self.std)])
+        return pipeline
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (lists for the tuples)."""
+        data = asdict(self)
+        data["mean"], data["std"] = list(self.mean), list(self.std)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "input spec") -> InputSpec:
+        """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys are an error."""
+        if not isinstance(data, Mapping):
+            raise DpbenchError(f"{source}: expected a JSON object with size/mean/std/um_per_px, "
+                               f"got {type(data).__name__}")
+        allowed = ("mean", "size", "std", "um_per_px")
+        unknown = sorted(str(k) for k in set(data) - set(allowed))
+        if unknown:
+            raise DpbenchError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        try:
+            return cls(**data)
+        except DpbenchError as exc:
+            raise DpbenchError(f"{source}: {exc}") from None
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> bytes:
+    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+    return bytes(flat.view(torch.uint8).numpy().tobytes()) if flat.numel() else b""
+
+
+def module_fingerprint(module: torch.nn.Module, input: InputSpec) -> str:
+    """sha256 over the state_dict (sorted names, dtype, shape, raw bytes), the module's class name and ``input``."""
+    digest = hashlib.sha256()
+    name = getattr(module, "original_name", None) or type(module).__name__  # script modules keep the Python name
+    digest.update(f"class={name}\ninput={sorted(input.to_dict().items())}\n".encode())
+    for key, value in sorted(module.state_dict().items()):
+        if not isinstance(value, torch.Tensor):  # extra_state may be anything; hash its repr
+            digest.update(f"{key}:extra:{value!r}\n".encode())
+            continue
+        digest.update(f"{key}:{value.dtype}:{tuple(value.shape)}\n".encode())
+        digest.update(_tensor_bytes(value))
+    return digest.hexdigest()
+
+
+def _state_key(module: torch.nn.Module, input: InputSpec) -> tuple[Any, ...] | None:
+    """Cheap identity of the weights (tensor ids + in-place version counters); None where it cannot be read."""
+    try:
+        return (id(module), input, tuple((k, id(v), v._version) if isinstance(v, torch.Tensor) else (k, repr(v))
+                                         for k, v in module.state_dict(keep_vars=True).items()))
+    except RuntimeError:  # inference tensors have no version counter
+        return None
+
+
+@dataclass
+class Encoder:
+    """A loaded encoder: ``module`` maps (B, 3, size, size) normalised images to (B, dim) features."""
+
+    spec: str
+    module: torch.nn.Module
+    input: InputSpec
+    dim: int
+    _fingerprint: tuple[tuple[Any, ...] | None, str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def fingerprint(self) -> str:
+        """sha256 of the weights, class name and input spec; cached until a weight is replaced or modified in place."""
+        key = _state_key(self.module, self.input)
+        if key is not None and self._fingerprint is not None and self._fingerprint[0] == key:
+            return self._fingerprint[1]
+        value = module_fingerprint(self.module, self.input)
+        self._fingerprint = (key, value)
+        return value

@@ -1,0 +1,1 @@
+"""Evaluation protocols: feature extraction + linear probe, fine-tuning, results and report."""

@@ -1,0 +1,129 @@
+"""Feature extraction from shards, cached under a key that changes whenever its inputs do.
+
+The cache key hashes the encoder's weights fingerprint, its input transform, the sha256 of every shard
+read and the numeric precision, so a stale cache is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from dpbench.data import shard_dataset
+from dpbench.encoders import Encoder
+from dpbench.errors import DpbenchError
+from dpbench.io import atomic_write_bytes
+from dpbench.shards import load_manifest
+
+Precision = Literal["fp32", "bf16"]
+FEATURE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Features:
+    """Features of one task split, aligned with labels, sample keys and group ids."""
+
+    x: np.ndarray  # (n, D) float32
+    y: np.ndarray  # (n,) int64
+    keys: np.ndarray  # (n,) str
+    groups: np.ndarray  # (n,) str
+    cached: bool = False
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DpbenchError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+    return torch.device(device)
+
+
+def cache_key(encoder: Encoder, root: Path, task: str, split: str, precision: Precision) -> str:
+    """sha256 of everything the features depend on."""
+    manifest = load_manifest(root)
+    shards = sorted(s.sha256 for s in manifest.shards_of(task, split))
+    payload = {"format": FEATURE_FORMAT, "encoder": encoder.fingerprint(), "input": encoder.input.to_dict(),
+               "shards": shards, "precision": precision, "task": task, "split": split}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _collate(batch: list[tuple[torch.Tensor, int, dict[str, Any]]]) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+    labels = torch.tensor([b[1] for b in batch], dtype=torch.long)
+    return torch.stack([b[0] for b in batch]), labels, [b[2] for b in batch]
+
+
+def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *, device: str = "auto",
+                   batch_size: int = 64, workers: int = 0, precision: Precision = "fp32", channels_last: bool = False,
+                   cache_dir: Path | None = None, on_batch: Callable[[int], None] | None = None,
+                   ) -> dict[tuple[str, str], Features]:
+    """Features of several (task, split) pairs: cached ones are loaded, the rest extracted in one pass."""
+    manifest = load_manifest(root)
+    found: dict[tuple[str, str], Features] = {}
+    keys = {pair: cache_key(encoder, root, *pair, precision) for pair in pairs}
+    for pair in pairs:
+        manifest.task(pair[0])
+        path = cache_dir / f"{keys[pair]}.npz" if cache_dir else None
+        if path and path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                found[pair] = Features(data["x"], data["y"], data["keys"], data["groups"], cached=True)
+    todo = [p for p in pairs if p not in found]
+    urls = [str(root / s.path) for t, sp in todo for s in manifest.shards_of(t, sp)]
+    if not todo:
+        return found
+    if not urls:
+        raise DpbenchError(f"no samples for {', '.join('/'.join(p) for p in todo)} in {root}")
+    parts: dict[tuple[str, str], list[tuple[np.ndarray, int, str, str]]] = {p: [] for p in todo}
+    for rows, labels, metas in forward_shards(encoder, urls, device=device, batch_size=batch_size, workers=workers,
+                                              precision=precision, channels_last=channels_last):
+        for row, label, meta in zip(rows, labels, metas, strict=True):
+            parts[(meta["task"], meta["split"])].append((row, label, meta["key"], meta["group"]))
+        if on_batch:
+            on_batch(len(metas))
+    for pair in todo:
+        ordered = sorted(parts[pair], key=lambda r: r[2])  # key order: independent of worker interleaving
+        x = np.stack([r[0] for r in ordered]).astype(np.float32)
+        if not np.isfinite(x).all():
+            raise DpbenchError(f"encoder {encoder.spec} produced NaN or infinite features on {pair[0]}/{pair[1]}; "
+                               "run dpbench check-encoder, or try --precision fp32")
+        found[pair] = Features(x, np.array([r[1] for r in ordered], dtype=np.int64),
+                               np.array([r[2] for r in ordered]), np.array([r[3] for r in ordered]))
+        if cache_dir:
+            buffer = io.BytesIO()
+            np.savez(buffer, x=found[pair].x, y=found[pair].y, keys=found[pair].keys, groups=found[pair].groups)
+            atomic_write_bytes(cache_dir / f"{keys[pair]}.npz", buffer.getvalue())
+    return found
+
+
+def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", batch_size: int = 64, workers: int = 0,
+                   precision: Precision = "fp32", channels_last: bool = False,
+                   ) -> Iterator[tuple[np.ndarray, list[int], list[dict[str, Any]]]]:
+    """Batches of (features, labels, sample records) read from shards, decoded, transformed and encoded."""
+    dev = resolve_device(device)
+    loader = DataLoader(shard_dataset(urls, encoder.input.transform(train=False)), batch_size=batch_size,
+                        num_workers=workers, collate_fn=_collate, pin_memory=dev.type == "cuda",
+                        persistent_workers=False, prefetch_factor=4 if workers else None)
+    module = encoder.module.to(dev).eval()
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    with torch.inference_mode(), autocast:
+        for images, labels, metas in loader:
+            images = images.to(dev, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            out = module(images)
+            if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != images.shape[0]:
+                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise DpbenchError(f"encoder {encoder.spec} returned {shape} for a batch of {images.shape[0]}; "
+                                   "it must return (batch, features): run dpbench check-encoder")
+            yield out.float().cpu().numpy(), labels.tolist(), metas

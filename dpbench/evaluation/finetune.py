@@ -1,0 +1,120 @@
+"""Fine-tuning, the paper's protocol (§IV-F): a new linear layer on the encoder, trained on the train split;
+the learning rate is chosen from a grid and the epoch on the validation split; the test split scores it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from dpbench.data import task_dataset
+from dpbench.encoders import Encoder
+from dpbench.errors import DpbenchError
+from dpbench.evaluation.features import resolve_device
+from dpbench.evaluation.metrics import score, softmax
+from dpbench.tasks.models import Task
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Paper defaults: 100 epochs, learning rates 1e-3..1e-6, SGD with momentum 0.9, batch 64, flips + crops."""
+
+    lrs: tuple[float, ...] = (1e-3, 1e-4, 1e-5, 1e-6)
+    epochs: int = 100
+    batch_size: int = 64
+    momentum: float = 0.9
+    augment: bool = True
+    amp: bool = False
+    workers: int = 0
+    shuffle_buffer: int = 1000
+    max_batches: int | None = None  # per epoch; a CPU budget, None = the whole split
+
+
+@dataclass
+class FinetuneResult:
+    """Selected learning rate and epoch, and the test outputs of that model."""
+
+    lr: float
+    epoch: int
+    val_score: float
+    test_score: float
+    test_keys: list[str]
+    test_y: np.ndarray
+    test_scores: np.ndarray
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _batches(encoder: Encoder, root: Path, task: str, split: str, train: bool, config: FinetuneConfig,
+             seed: int) -> DataLoader[Any]:
+    data = task_dataset(root, task, split, transform=encoder.input.transform(train=train),
+                        shuffle=config.shuffle_buffer if train else 0, seed=seed)
+    return DataLoader(data, batch_size=config.batch_size, num_workers=config.workers,
+                      collate_fn=lambda b: (torch.stack([x[0] for x in b]), torch.tensor([x[1] for x in b]),
+                                            [x[2]["key"] for x in b]))
+
+
+def _predict(model: nn.Module, loader: DataLoader[Any], device: torch.device,
+             amp: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+    model.eval()
+    keys, ys, logits = [], [], []
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        for images, y, k in loader:
+            logits.append(model(images.to(device)).float().cpu().numpy())
+            ys.append(y.numpy())
+            keys += k
+    return keys, np.concatenate(ys), softmax(np.concatenate(logits))
+
+
+def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: FinetuneConfig | None = None,
+             device: str = "auto", on_batch: Callable[[], None] | None = None) -> FinetuneResult:
+    """Fine-tune a copy of ``encoder`` on ``task`` for every learning rate; return the best on validation."""
+    config = config or FinetuneConfig()
+    if task.sizes.val.images == 0:
+        raise DpbenchError(f"task {task.name} has no validation split, which fine-tuning needs to pick an epoch")
+    dev = resolve_device(device)
+    best: tuple[float, float, int, dict[str, torch.Tensor]] | None = None  # (val, lr, epoch, state)
+    history: list[dict[str, float]] = []
+    val_loader = _batches(encoder, root, task.name, "val", False, config, seed)
+    for lr in config.lrs:
+        torch.manual_seed(seed)
+        model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes)).to(dev)
+        optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=config.momentum)
+        loss_fn = nn.CrossEntropyLoss()
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            loader = _batches(encoder, root, task.name, "train", config.augment, config, seed * 1000 + epoch)
+            for step, (images, y, _keys) in enumerate(loader):
+                if config.max_batches is not None and step >= config.max_batches:
+                    break
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=config.amp):
+                    loss = loss_fn(model(images.to(dev)), y.to(dev))
+                if not torch.isfinite(loss):
+                    raise DpbenchError(f"fine-tuning {task.name} diverged at lr={lr} (loss {loss.item()}); "
+                                       "try smaller learning rates (--lrs)")
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                if on_batch:
+                    on_batch()
+            _, y_val, s_val = _predict(model, val_loader, dev, config.amp)
+            value = score(task.metric, y_val, s_val)
+            history.append({"lr": lr, "epoch": epoch, "val": value})
+            if best is None or value > best[0]:
+                state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                best = (value, lr, epoch, state)
+    assert best is not None
+    value, lr, epoch, state = best
+    model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes))
+    model.load_state_dict(state)
+    model.to(dev)
+    keys, y_test, s_test = _predict(model, _batches(encoder, root, task.name, "test", False, config, seed), dev,
+                                    config.amp)
+    return FinetuneResult(lr, epoch, value, score(task.metric, y_test, s_test), keys, y_test, s_test, history)

@@ -1,0 +1,100 @@
+"""A self-contained HTML report of a results file: per-task table, bar plot, confusion matrices."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from dpbench.io import atomic_write_bytes
+from dpbench.results import Results, TaskScore
+from dpbench.tasks.registry import RegistryError, get_task
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
+.banner{background:#fff3cd;border:1px solid #e0b000;padding:.6em 1em;font-weight:600}
+.cm td{width:2.6em;text-align:center}.grid{display:flex;flex-wrap:wrap;gap:1.5em}.grid div{font-size:90%}"""
+
+
+def _per_task(results: Results) -> dict[str, list[TaskScore]]:
+    grouped: dict[str, list[TaskScore]] = defaultdict(list)
+    for s in results.scores:
+        grouped[s.task].append(s)
+    return dict(grouped)
+
+
+def _bar_plot(names: list[str], means: list[float], stds: list[float], title: str) -> str:
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 3.6))
+    ax.bar(range(len(names)), means, yerr=stds, color="tab:blue", capsize=3)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("test score (ROC AUC or accuracy)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _confusion_html(task: str, matrices: list[list[list[int]]]) -> str:
+    total = np.sum(np.array(matrices), axis=0)
+    try:
+        names = list(get_task(task).class_names)
+    except RegistryError:
+        names = [str(i) for i in range(len(total))]
+    peak = max(int(total.max()), 1)
+    rows = ["<tr><th class=l>true \\ predicted</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"]
+    for name, row in zip(names, total, strict=True):
+        cells = "".join(f"<td style='background:rgba(31,119,180,{0.08 + 0.8 * v / peak:.2f})'>{int(v)}</td>"
+                        for v in row)
+        rows.append(f"<tr><th class=l>{html.escape(name)}</th>{cells}</tr>")
+    caption = f"<b>{html.escape(task)}</b> (summed over {len(matrices)} seed(s))"
+    return f"<div>{caption}<table class=cm>{''.join(rows)}</table></div>"
+
+
+def render_report(results: Results) -> str:
+    """The HTML text of the report."""
+    prov = results.provenance
+    per_task = _per_task(results)
+    names = list(per_task)
+    means = [float(np.mean([s.score for s in per_task[t]])) for t in names]
+    stds = [float(np.std([s.score for s in per_task[t]], ddof=1)) if len(per_task[t]) > 1 else 0.0 for t in names]
+    title = f"{results.method} on pool {prov.pool}" + (" (SYNTHETIC data)" if prov.synthetic else "")
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{STYLE}</style></head><body><h1>dpbench evaluation: {html.escape(title)}</h1>"]
+    if prov.synthetic:
+        parts.append("<p class=banner>SYNTHETIC pool: procedurally generated images. These scores check the "
+                     "pipeline; they say nothing about performance on real histology.</p>")
+    rows = "".join(f"<tr><th class=l>{html.escape(k)}</th><td class=l>{html.escape(str(v))}</td></tr>"
+                   for k, v in prov.model_dump().items() if v not in (None, {}, ""))
+    parts.append(f"<h2>Provenance</h2><table>{rows}</table>")
+    table = ["<tr><th class=l>task</th><th>metric</th><th>mean ± std</th><th>seeds</th><th class=l>selected</th></tr>"]
+    for task, mean, std in zip(names, means, stds, strict=True):
+        selected = "; ".join(f"{k}={v:g}" for k, v in per_task[task][0].selected.items())
+        table.append(f"<tr><td class=l>{html.escape(task)}</td><td>{per_task[task][0].metric}</td>"
+                     f"<td>{mean:.4f} ± {std:.4f}</td><td>{len(per_task[task])}</td>"
+                     f"<td class=l>{html.escape(selected)} (seed {per_task[task][0].seed})</td></tr>")
+    parts.append(f"<h2>Per-task test scores</h2><table>{''.join(table)}</table>")
+    parts.append(f"<img alt='per-task scores' src='data:image/png;base64,{_bar_plot(names, means, stds, title)}'>")
+    if results.skipped:
+        items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in results.skipped.items())
+        parts.append(f"<h2>Skipped tasks</h2><ul>{items}</ul>")
+    matrices = [_confusion_html(t, [s.confusion for s in per_task[t] if s.confusion]) for t in names
+                if any(s.confusion for s in per_task[t])]
+    parts.append(f"<h2>Confusion matrices (test)</h2><div class=grid>{''.join(matrices)}</div></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(results: Results, path: Path) -> None:
+    """Write the report atomically."""
+    atomic_write_bytes(path, render_report(results).encode())

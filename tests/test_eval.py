@@ -1,0 +1,130 @@
+"""Evaluation end to end on a small synthetic build: features and cache, probe results, fine-tuning, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dpbench.encoders import Encoder, load_encoder
+from dpbench.errors import DpbenchError
+from dpbench.evaluation import run as run_module
+from dpbench.evaluation.features import extract_splits
+from dpbench.evaluation.finetune import FinetuneConfig, finetune
+from dpbench.evaluation.report import render_report
+from dpbench.evaluation.run import EvalConfig, evaluate
+from dpbench.results import load_results
+from dpbench.shards import load_manifest
+from dpbench.tasks import get_task
+from tests.conftest import SMALL_TASKS, run_cli
+
+
+def small_random(seed: int = 0) -> Encoder:
+    encoder = load_encoder(f"random:{seed}")
+    return dataclasses.replace(encoder, input=dataclasses.replace(encoder.input, size=64))
+
+
+def test_linear_protocol_results_and_report(small_pool: Path, tmp_path: Path) -> None:
+    results = evaluate(small_random(), small_pool, None, EvalConfig(seeds=(0, 1)), tmp_path, name="rnd")
+    assert {s.task for s in results.scores} == set(SMALL_TASKS)
+    assert len(results.scores) == 2 * len(SMALL_TASKS)
+    manifest = load_manifest(small_pool)
+    for s in results.scores:
+        task = get_task(s.task)
+        assert 0.0 <= s.score <= 1.0 and s.metric == task.metric
+        assert s.predictions is not None and len(s.predictions) == task.sizes.test.images
+        assert all(len(v) == task.n_classes for v in s.predictions.values())
+        assert s.confusion is not None and sum(map(sum, s.confusion)) == task.sizes.test.images
+        assert s.selected["C"] in [10.0**e for e in range(-10, 1)]
+    prov = results.provenance
+    assert prov.pool == "synthetic" and prov.synthetic and prov.pool_version == manifest.pool_version
+    assert prov.weights_sha256 == small_random().fingerprint() and prov.protocol == "linear"
+    assert load_results(tmp_path / "results.json") == results
+    page = render_report(results)
+    assert "SYNTHETIC" in page and "data:image/png;base64," in page and page.count("<table class=cm>") == 3
+
+
+def test_feature_cache_is_keyed_by_weights_and_precision(small_pool: Path, tmp_path: Path) -> None:
+    pairs = [("synthetic-Necrosis", "train")]
+    first = extract_splits(small_random(), small_pool, pairs, cache_dir=tmp_path)[pairs[0]]
+    again = extract_splits(small_random(), small_pool, pairs, cache_dir=tmp_path)[pairs[0]]
+    assert not first.cached and again.cached and np.array_equal(first.x, again.x)
+    assert list(first.keys) == sorted(first.keys) and len(first.keys) == get_task(pairs[0][0]).sizes.train.images
+    other = extract_splits(small_random(1), small_pool, pairs, cache_dir=tmp_path)[pairs[0]]
+    assert not other.cached and not np.allclose(other.x, first.x)
+    changed = small_random()
+    with torch.no_grad():
+        next(changed.module.parameters()).add_(1.0)
+    assert not extract_splits(changed, small_pool, pairs, cache_dir=tmp_path)[pairs[0]].cached
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def test_evaluation_resumes_from_partial_results(small_pool: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    evaluate(small_random(), small_pool, SMALL_TASKS[:2], EvalConfig(), tmp_path)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise AssertionError("finished tasks must not be recomputed")
+
+    monkeypatch.setattr(run_module, "linear_probe", broken)
+    monkeypatch.setattr(run_module, "extract_splits", broken)
+    results = evaluate(small_random(), small_pool, SMALL_TASKS[:2], EvalConfig(), tmp_path)
+    assert {s.task for s in results.scores} == set(SMALL_TASKS[:2])
+
+
+def test_finetune_protocol_selects_lr_and_epoch(small_pool: Path) -> None:
+    config = FinetuneConfig(lrs=(1e-2, 1e-6), epochs=2, batch_size=16, max_batches=3)
+    out = finetune(small_random(), small_pool, get_task("synthetic-Janowczyk7"), seed=0, config=config, device="cpu")
+    assert out.lr in (1e-2, 1e-6) and out.epoch in (1, 2)
+    assert len(out.history) == 4 and out.val_score == max(h["val"] for h in out.history)
+    assert out.test_scores.shape == (get_task("synthetic-Janowczyk7").sizes.test.images, 3)
+    assert np.allclose(out.test_scores.sum(axis=1), 1.0, atol=1e-5)
+    again = finetune(small_random(), small_pool, get_task("synthetic-Janowczyk7"), seed=0, config=config, device="cpu")
+    assert again.test_score == out.test_score  # seeded
+
+
+class WrongShape(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))[:-1]
+
+
+class Nan(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3)) * float("nan")
+
+
+@pytest.mark.parametrize(("module", "needle"), [(WrongShape(), "must return (batch, features)"),
+                                                (Nan(), "NaN or infinite features")])
+def test_bad_encoders_give_clear_errors(small_pool: Path, module: torch.nn.Module, needle: str) -> None:
+    good = small_random()
+    encoder = Encoder(spec="python:bad", module=module, input=good.input, dim=3)
+    with pytest.raises(DpbenchError) as info:
+        extract_splits(encoder, small_pool, [("synthetic-Necrosis", "test")])
+    assert needle in str(info.value)
+
+
+def test_eval_cli_end_to_end(small_pool: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    result = run_cli("eval", "--encoder", "random", "--input-size", "64", "--data", str(small_pool), "--tasks",
+                     "synthetic-Necrosis", "--out", str(out), "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert "synthetic-Necrosis" in result.stdout and "SYNTHETIC" in result.stdout
+    assert json.loads((out / "results.json").read_text())["method"] == "random"
+    assert (out / "report.html").read_text().startswith("<!doctype html>")
+    bad = run_cli("eval", "--encoder", "nope:thing", "--data", str(small_pool), "--out", str(out))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.startswith("error:")
+    bad = run_cli("eval", "--encoder", "random", "--pool", "mormont2020", "--data", str(small_pool))
+    assert bad.returncode == 2 and "holds pool 'synthetic'" in bad.stderr
+
+
+def test_docs_example_encoder_passes_the_contract_checks() -> None:
+    from dpbench.encoders import check_encoder
+
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "my_encoder.py"
+    encoder = load_encoder(f"python:{example}:build")
+    assert encoder.dim == 128 and encoder.input.size == 64
+    assert all(check.passed for check in check_encoder(encoder)), check_encoder(encoder)
