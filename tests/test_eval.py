@@ -128,3 +128,19 @@ def test_docs_example_encoder_passes_the_contract_checks() -> None:
     encoder = load_encoder(f"python:{example}:build")
     assert encoder.dim == 128 and encoder.input.size == 64
     assert all(check.passed for check in check_encoder(encoder)), check_encoder(encoder)
+
+
+@pytest.mark.parametrize("size", [32, 64, 224])
+def test_device_side_normalisation_matches_the_encoders_transform(size: int) -> None:
+    """Extraction ships uint8 images and normalises on the device; the result equals InputSpec.transform."""
+    from PIL import Image
+
+    from dpbench.evaluation.features import uint8_transform
+
+    spec = small_random().input.__class__(size=size, mean=(0.7, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    image = Image.fromarray((np.random.default_rng(size).random((64, 48, 3)) * 255).astype(np.uint8))
+    reference = spec.transform()(image)
+    raw = uint8_transform(size)(image).float()
+    ours = (raw - torch.tensor(spec.mean).view(3, 1, 1) * 255) / (torch.tensor(spec.std).view(3, 1, 1) * 255)
+    assert raw.dtype == torch.float32 and ours.shape == reference.shape == (3, size, size)
+    assert torch.allclose(ours, reference, atol=1e-5)

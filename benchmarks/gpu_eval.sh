@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The evaluation issue's device checks in one run (extraction throughput, probe speed).
+# Usage on a GPU machine, from the repo root, with wheels for missing packages in .whl/:
+#   bash benchmarks/gpu_eval.sh [extract|probe|all]
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  && export PYTHONPATH=/tmp/site:$PWD || exit 1
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+what=${1:-all}
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+if [ "$what" != probe ]; then
+  python3 -m dpbench build --pool synthetic --out /tmp/pool --workers 12 > "$OUT/build.log" 2>&1 || exit 1
+  for enc in torchvision:resnet50 torchvision:densenet121; do
+    n=${enc#*:}
+    timeout 150 python3 benchmarks/extract_throughput.py --encoder "$enc" --data /tmp/pool --device cuda --workers 14 \
+      --batch 256 --precision bf16 --channels-last --repeat 2 --passes 4 > "$OUT/extract_$n.json" 2> "$OUT/extract_$n.err"
+    cat "$OUT/extract_$n.json"; tail -3 "$OUT/extract_$n.err"
+  done
+fi
+if [ "$what" != extract ]; then
+  timeout 120 python3 benchmarks/probe_speed.py --device cuda --n 10000 --dim 2048 > "$OUT/probe.json" 2> "$OUT/probe.err"
+  cat "$OUT/probe.json"
+fi
