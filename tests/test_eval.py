@@ -130,17 +130,30 @@ def test_docs_example_encoder_passes_the_contract_checks() -> None:
     assert all(check.passed for check in check_encoder(encoder)), check_encoder(encoder)
 
 
-@pytest.mark.parametrize("size", [32, 64, 224])
-def test_device_side_normalisation_matches_the_encoders_transform(size: int) -> None:
-    """Extraction ships uint8 images and normalises on the device; the result equals InputSpec.transform."""
+@pytest.mark.parametrize(("shape", "size"), [((64, 64), 224), ((64, 48), 32), ((300, 200), 224)])
+def test_device_side_resize_and_normalisation_match_the_encoders_transform(shape: tuple[int, int], size: int) -> None:
+    """Extraction ships uint8 tiles and resizes/normalises on the device: equal to InputSpec.transform
+    within PIL's rounding to whole grey levels (≤ 1/255 before normalisation)."""
     from PIL import Image
 
-    from dpbench.evaluation.features import uint8_transform
+    from dpbench.evaluation.features import resize_batch
 
     spec = small_random().input.__class__(size=size, mean=(0.7, 0.5, 0.6), std=(0.2, 0.25, 0.3))
-    image = Image.fromarray((np.random.default_rng(size).random((64, 48, 3)) * 255).astype(np.uint8))
-    reference = spec.transform()(image)
-    raw = uint8_transform(size)(image).float()
-    ours = (raw - torch.tensor(spec.mean).view(3, 1, 1) * 255) / (torch.tensor(spec.std).view(3, 1, 1) * 255)
-    assert raw.dtype == torch.float32 and ours.shape == reference.shape == (3, size, size)
-    assert torch.allclose(ours, reference, atol=1e-5)
+    pixels = (np.random.default_rng(size).random((*shape, 3)) * 255).astype(np.uint8)
+    reference = spec.transform()(Image.fromarray(pixels))
+    raw = resize_batch(torch.from_numpy(pixels).permute(2, 0, 1)[None], size)[0]
+    ours = (raw / 255 - torch.tensor(spec.mean).view(3, 1, 1)) / torch.tensor(spec.std).view(3, 1, 1)
+    assert ours.shape == reference.shape == (3, size, size)
+    tolerance = 1.01 / 255 / min(spec.std)
+    assert float((ours - reference).abs().max()) <= tolerance
+    assert float((ours - reference).abs().mean()) < tolerance / 2
+
+
+def test_mixed_tile_sizes_are_batched_at_the_encoders_size() -> None:
+    from dpbench.evaluation.features import _collate_uint8
+
+    batch = [(torch.zeros(3, 50, 50, dtype=torch.uint8), 0, {"key": "a"}),
+             (torch.full((3, 96, 80), 200, dtype=torch.uint8), 1, {"key": "b"})]
+    images, labels, metas = _collate_uint8(batch, size=64)
+    assert images.shape == (2, 3, 64, 64) and images.dtype == torch.uint8
+    assert int(images[1].min()) == 200 and labels.tolist() == [0, 1] and [m["key"] for m in metas] == ["a", "b"]

@@ -6,6 +6,7 @@ read and the numeric precision, so a stale cache is never reused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -26,7 +28,7 @@ from dpbench.io import atomic_write_bytes
 from dpbench.shards import load_manifest
 
 Precision = Literal["fp32", "bf16"]
-FEATURE_FORMAT = 2
+FEATURE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -105,29 +107,42 @@ def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *
     return found
 
 
-def uint8_transform(size: int) -> Callable[[Image.Image], torch.Tensor]:
-    """PIL image → (3, size, size) uint8 tensor, resized as the encoder's eval transform does (PIL bilinear).
+def _native_uint8(image: Image.Image) -> torch.Tensor:
+    """PIL image → (3, h, w) uint8 tensor at its own size (the resize happens on the device)."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)
 
-    Converting to float and normalising happens on the device, so workers ship 4× fewer bytes and the
-    CPU does no float work per pixel.
-    """
 
-    def transform(image: Image.Image) -> torch.Tensor:
-        rgb = image if image.mode == "RGB" else image.convert("RGB")
-        if rgb.size != (size, size):
-            rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
-        return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)
+def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 3, h, w) → float (B, 3, size, size): bilinear with antialiasing, PIL's filter within one grey level."""
+    x = images.float()
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x
 
-    return transform
+
+def _collate_uint8(batch: list[tuple[torch.Tensor, int, dict[str, Any]]],
+                   size: int) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+    shapes = {b[0].shape for b in batch}
+    if len(shapes) == 1:
+        images = torch.stack([b[0] for b in batch])
+    else:  # mixed tile sizes (tasks with different patch sizes): bring them to the encoder's size here
+        images = torch.cat([resize_batch(b[0][None], size).round().clamp(0, 255).to(torch.uint8) for b in batch])
+    return images, torch.tensor([b[1] for b in batch], dtype=torch.long), [b[2] for b in batch]
 
 
 def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", batch_size: int = 64, workers: int = 0,
                    precision: Precision = "fp32", channels_last: bool = False,
                    ) -> Iterator[tuple[np.ndarray, list[int], list[dict[str, Any]]]]:
-    """Batches of (features, labels, sample records) read from shards, decoded, transformed and encoded."""
+    """Batches of (features, labels, sample records) read from shards, decoded, transformed and encoded.
+
+    Workers only decode: uint8 tiles travel at their own size, and resizing and normalisation run on the
+    device (equal to the encoder's eval transform within PIL's uint8 rounding).
+    """
     dev = resolve_device(device)
-    loader = DataLoader(shard_dataset(urls, uint8_transform(encoder.input.size)), batch_size=batch_size,
-                        num_workers=workers, collate_fn=_collate, pin_memory=dev.type == "cuda",
+    size = encoder.input.size
+    loader = DataLoader(shard_dataset(urls, _native_uint8), batch_size=batch_size, num_workers=workers,
+                        collate_fn=functools.partial(_collate_uint8, size=size), pin_memory=dev.type == "cuda",
                         prefetch_factor=4 if workers else None)
     module = encoder.module.to(dev).eval()
     if channels_last:
@@ -137,7 +152,7 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     with torch.inference_mode():
         for images, labels, metas in loader:
-            batch = (images.to(dev, non_blocking=True).float() - mean) / std
+            batch = (resize_batch(images.to(dev, non_blocking=True), size) - mean) / std
             if channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             with autocast:
