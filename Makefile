@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job on the embedded (SYNTHETIC) pool: build, evaluate two baseline encoders, rank them.
 demo: $(STAMP)
 	$(BIN)/dpbench build --pool synthetic --out dpbench-data
+	$(BIN)/dpbench eval --encoder random --input-size 64 --probe fast --data dpbench-data \
+		--out dpbench-results/random
+	$(BIN)/dpbench eval --encoder torchvision:resnet18 --name resnet18-random-init --input-size 64 --probe fast \
+		--data dpbench-data --out dpbench-results/resnet18-random-init
+	$(BIN)/dpbench rank dpbench-results/random/results.json dpbench-results/resnet18-random-init/results.json \
+		--out dpbench-results/ranking --plot dpbench-results/ranking/cd.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -30,4 +37,4 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/shard_read.py
 
 clean:
-	rm -rf $(VENV) dpbench-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dpbench-data dpbench-results .pytest_cache .mypy_cache .ruff_cache

@@ -197,6 +197,7 @@ def test_rank_cli_reads_results_and_csv(tmp_path: Path) -> None:
     assert (tmp_path / "cd.png").read_bytes()[:4] == b"\x89PNG"
     assert "Friedman" in result.stdout and (tmp_path / "out" / "board.csv").exists()
     assert report["loto_selection"] == {"a": "strong", "b": "strong", "c": "strong"}
+    assert report["synthetic"] is False
     bad = run_cli("rank", str(tmp_path / "strong.json"))
     assert bad.returncode == 2 and "single method" in bad.stderr and "Traceback" not in bad.stderr
     (tmp_path / "broken.json").write_text('{"method": "x"}')

@@ -57,12 +57,14 @@ def rank(
 
 def _print(report: dict[str, Any], n_tasks: int) -> None:
     settings = report["settings"]
+    if report.get("synthetic"):
+        console.print("[bold yellow]SYNTHETIC tasks[/]: these ranks check the pipeline, not real-data performance.")
     table = Table(title=f"ranking over {n_tasks} task(s): {settings['score']}")
     columns = ["rank", "method", "score", "borda", "coverage"]
     if settings["bootstrap"]:
         columns += [f"{int(settings['level'] * 100)}% rank interval", "P(first)", "top group"]
     for column in columns:
-        table.add_column(column, justify="left" if column == "method" else "right")
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=column == "method")
     for row in report["board"]:
         cells = [str(row["rank"]), row["method"], f"{row['score']:.3f}", f"{row['borda']:.1f}",
                  f"{row['coverage']:.0%}"]
@@ -73,6 +75,6 @@ def _print(report: dict[str, Any], n_tasks: int) -> None:
     console.print(table)
     if "friedman" in report:
         fr, nem = report["friedman"], report["nemenyi"]
-        console.print(f"Friedman χ² = {fr['chi2']:.2f} (p = {fr['p_chi2']:.3g}); Iman–Davenport F = "
-                      f"{fr['iman_davenport'] if fr['iman_davenport'] is not None else 'inf'} "
+        f_stat = "inf" if fr["iman_davenport"] is None else f"{fr['iman_davenport']:.2f}"
+        console.print(f"Friedman χ² = {fr['chi2']:.2f} (p = {fr['p_chi2']:.3g}); Iman–Davenport F = {f_stat} "
                       f"(p = {fr['p_iman_davenport']:.3g}); Nemenyi CD = {nem['cd']:.2f} at α = {nem['alpha']}")

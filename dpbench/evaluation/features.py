@@ -150,6 +150,7 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
     mean = torch.tensor(encoder.input.mean, device=dev).view(1, 3, 1, 1) * 255
     std = torch.tensor(encoder.input.std, device=dev).view(1, 3, 1, 1) * 255
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    pending: tuple[torch.Tensor, list[int], list[dict[str, Any]]] | None = None
     with torch.inference_mode():
         for images, labels, metas in loader:
             batch = (resize_batch(images.to(dev, non_blocking=True), size) - mean) / std
@@ -161,4 +162,9 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
                 shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise DpbenchError(f"encoder {encoder.spec} returned {shape} for a batch of {batch.shape[0]}; "
                                    "it must return (batch, features): run dpbench check-encoder")
-            yield out.float().cpu().numpy(), labels.tolist(), metas
+            # Hand back the previous batch only now, so the device computes this one while the host copies.
+            if pending is not None:
+                yield pending[0].float().cpu().numpy(), pending[1], pending[2]
+            pending = (out, labels.tolist(), metas)
+        if pending is not None:
+            yield pending[0].float().cpu().numpy(), pending[1], pending[2]

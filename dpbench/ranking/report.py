@@ -57,6 +57,7 @@ def rank_report(table: ScoreTable, method: Aggregate = "avg-rank", missing: Miss
         "settings": {"method": method, "missing": missing, "bootstrap": n_boot, "seed": seed, "level": level,
                      "alpha": alpha, "score": "average rank (lower is better)" if method == "avg-rank"
                      else "Borda points (higher is better; a missing task scores 0)"},
+        "synthetic": any(t.startswith("synthetic-") for t in table.tasks),
         "board": board,
         "tasks": _task_rows(table, ranks),
         "two_std": two_std_matrix(table).to_dict(orient="records"),
