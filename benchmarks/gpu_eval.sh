@@ -13,7 +13,7 @@ if [ "$what" != probe ]; then
   for enc in torchvision:resnet50 torchvision:densenet121; do
     n=${enc#*:}
     timeout 150 python3 benchmarks/extract_throughput.py --encoder "$enc" --data /tmp/pool --device cuda --workers 14 \
-      --batch 256 --precision bf16 --channels-last --repeat 2 --passes 4 > "$OUT/extract_$n.json" 2> "$OUT/extract_$n.err"
+      --batch 256 --precision bf16 --channels-last --repeat 2 --passes "${PASSES:-4}" > "$OUT/extract_$n.json" 2> "$OUT/extract_$n.err"
     cat "$OUT/extract_$n.json"; tail -3 "$OUT/extract_$n.err"
   done
 fi
