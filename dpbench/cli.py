@@ -14,6 +14,7 @@ from rich.table import Table
 from dpbench import __version__
 from dpbench.cli_support import console, fail, friendly
 from dpbench.commands.check_encoder import check_encoder_command
+from dpbench.commands.distribute import download_command, publish_command
 from dpbench.commands.evaluate import eval_command
 from dpbench.commands.rank import rank
 from dpbench.tasks.models import Task
@@ -185,6 +186,8 @@ def docs(out: Path = typer.Option(Path("docs"), help="Docs folder whose generate
 app.command("rank")(rank)
 app.command("eval")(eval_command)
 app.command("check-encoder")(check_encoder_command)
+app.command("publish")(publish_command)
+app.command("download")(download_command)
 
 
 def _load_plugins() -> None:

@@ -20,3 +20,13 @@ JANOWCZYK2016_JPI = r"""@article{janowczyk2016deep,
   year = {2016},
   doi = {10.4103/2153-3539.186902}
 }"""
+MORMONT2020_JBHI = r"""@article{mormont2020multitask,
+  title = {Multi-task pre-training of deep neural networks for digital pathology},
+  author = {Mormont, Romain and Geurts, Pierre and Mar{\'e}e, Rapha{\"e}l},
+  journal = {IEEE Journal of Biomedical and Health Informatics},
+  volume = {25},
+  number = {2},
+  pages = {412--421},
+  year = {2021},
+  doi = {10.1109/JBHI.2020.2992878}
+}"""

@@ -1,0 +1,451 @@
+"""Download a published pool from mirrors: parallel, resumable, verified, atomic, with failover.
+
+A mirror serves a built pool's layout under a base URL (``https://host/path/``, e.g. a Hugging Face dataset
+repo's ``https://huggingface.co/datasets/ORG/NAME/resolve/<revision>/``; ``file:///abs/path/``; or a local
+folder). Plain ``http://`` is accepted only for 127.0.0.1/localhost (local testing and test servers).
+
+Every file is fetched into a fixed temporary sibling ``<name>.tmp-partial``, verified against the manifest
+(shards: size and sha256; ``split.json``: its own hash and the manifest's ``split_sha256``) and only then
+renamed into place, so a final name never holds a partial or unverified file. A temporary file that an
+interrupted transfer left behind is kept and resumed with an HTTP ``Range`` request; one that fails
+verification is deleted. Files that already verify in ``out`` are never fetched again.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import os
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TypeVar
+
+from pydantic import ValidationError
+
+from dpbench import __version__
+from dpbench.errors import DpbenchError
+from dpbench.io import TMP_MARK, atomic_write_json, ensure_writable, sha256_file
+from dpbench.shards import MANIFEST, Manifest, ShardEntry, TaskEntry, load_manifest
+from dpbench.splits import SplitManifest, split_hash
+from dpbench.tasks.models import SPLITS
+
+ENV_MIRRORS = "DPBENCH_MIRRORS"
+SPLIT_FILE = "split.json"
+PARTIAL = f"{TMP_MARK}partial"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_CHUNK = 1 << 16
+
+Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
+
+
+@dataclass
+class DownloadReport:
+    """What a download did: ``manifest`` is the one written to ``out`` (merged with earlier downloads)."""
+
+    manifest: Manifest
+    fetched: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    bytes_fetched: int = 0  # bytes received over all attempts, failed ones included
+    seconds: float = 0.0
+    mirror_of: dict[str, str] = field(default_factory=dict)  # fetched file (and manifest.json) → mirror
+    failed_attempts: int = 0
+
+    def per_mirror(self) -> dict[str, int]:
+        """Files fetched from each mirror."""
+        return dict(Counter(self.mirror_of[f] for f in self.fetched))
+
+
+class _Failure(Exception):
+    """A failed attempt; ``permanent``: do not retry this mirror; ``restart``: drop the partial file."""
+
+    def __init__(self, message: str, *, permanent: bool = False, restart: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.restart = restart
+
+
+class _AllFailed(Exception):
+    pass
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass
+class _Run:
+    """Settings and thread-safe counters of one download."""
+
+    retries: int
+    backoff: float
+    timeout: float
+    progress: Progress | None
+    received: int = 0
+    failed: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, received: int = 0, failed: int = 0) -> None:
+        with self.lock:
+            self.received += received
+            self.failed += failed
+
+
+@dataclass(frozen=True)
+class _Job:
+    rel: str
+    size: int | None  # known for shards: lets an interrupted transfer resume
+    check: Callable[[Path], str | None]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    rel: str
+    mirror: str | None = None  # None: reused
+    error: str | None = None
+
+
+def normalise_mirror(mirror: str) -> str:
+    """A mirror as a URL ending in ``/``; local paths become absolute ``file://`` URLs."""
+    text = mirror.strip()
+    if not text:
+        raise DpbenchError("empty mirror: pass --mirror URL (https://…, file://… or a folder)")
+    if "://" not in text:
+        uri = Path(text).expanduser().resolve().as_uri()
+        return uri if uri.endswith("/") else uri + "/"
+    parts = urllib.parse.urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http", "file"):
+        raise DpbenchError(f"mirror {text}: unsupported URL scheme {scheme!r}; use https://, file:// or a folder path")
+    if scheme == "http" and parts.hostname not in LOOPBACK:
+        raise DpbenchError(f"mirror {text}: plain http:// is accepted only for 127.0.0.1/localhost; use https://")
+    if scheme != "file" and not parts.hostname:
+        raise DpbenchError(f"mirror {text}: no host in the URL; pass --mirror https://HOST/PATH/")
+    if scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise DpbenchError(f"mirror {text}: file:// URLs must be local (file:///abs/path/)")
+    if parts.query or parts.fragment:
+        raise DpbenchError(f"mirror {text}: a mirror is a base URL without ?query or #fragment")
+    return text.rstrip("/") + "/"
+
+
+def resolve_mirrors(cli: list[str], pool_default: tuple[str, ...]) -> list[str]:
+    """Mirrors from the ``--mirror`` flags, else ``$DPBENCH_MIRRORS`` (comma/space separated), else the pool's."""
+    chosen = list(cli) or [m for m in re.split(r"[,\s]+", os.environ.get(ENV_MIRRORS, "")) if m] \
+        or list(pool_default)
+    if not chosen:
+        raise DpbenchError(f"no mirror to download from: pass --mirror URL or set {ENV_MIRRORS}")
+    return [normalise_mirror(m) for m in chosen]
+
+
+def stream_urls(mirror: str, manifest: Manifest, task: str, split: str) -> list[str]:
+    """URLs of a task split's shards on ``mirror``, for ``webdataset.WebDataset(urls)``.
+
+    webdataset opens ``https://`` URLs with curl and ``file://`` URLs directly; for custom options use its
+    pipe form, e.g. ``[f"pipe:curl -s -L {u}" for u in urls]``.
+    """
+    base = normalise_mirror(mirror)
+    manifest.task(task)
+    if split not in SPLITS:
+        raise DpbenchError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    return [base + urllib.parse.quote(s.path) for s in manifest.shards_of(task, split)]
+
+
+def _open(url: str, offset: int, timeout: float) -> tuple[IO[bytes], int, int | None]:
+    """(body, offset it starts at, its length if known), asking for the bytes from ``offset`` on."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        path = Path(urllib.request.url2pathname(parts.path))
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError as exc:
+            raise _Failure(f"{path} not found", permanent=True) from exc
+        size = os.fstat(handle.fileno()).st_size
+        start = offset if offset <= size else 0
+        handle.seek(start)
+        return handle, start, size - start
+    headers = {"User-Agent": f"dpbench/{__version__}"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    proxies: dict[str, str] | None = {} if parts.hostname in LOOPBACK else None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies))
+    try:
+        response: http.client.HTTPResponse = opener.open(urllib.request.Request(url, headers=headers),
+                                                          timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416:
+            raise _Failure("HTTP 416 range not satisfiable", restart=True) from exc
+        raise _Failure(f"HTTP {exc.code} {exc.reason}", permanent=exc.code in (401, 403, 404, 410)) from exc
+    length_header = response.headers.get("Content-Length", "")
+    length = int(length_header) if length_header.isdigit() else None
+    if response.status == 206:
+        match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+        if not match or int(match[1]) != offset:
+            response.close()
+            raise _Failure(f"bad Content-Range for a request from byte {offset}", restart=True)
+        return response, offset, length
+    return response, 0, length  # 200: the server ignored Range, start again from zero
+
+
+def _describe(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError) or (isinstance(exc, urllib.error.URLError)
+                                         and isinstance(exc.reason, TimeoutError)):
+        return f"timed out after {timeout:g}s"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "connection closed before the end of the file"
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot connect ({exc.reason})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _try_mirrors(mirrors: list[str], run: _Run, attempt: Callable[[str], T]) -> T:
+    """``attempt(mirror)`` with retries and exponential backoff per mirror, failing over in order."""
+    last = "no mirror given"
+    for mirror in mirrors:
+        for number in range(run.retries + 1):
+            if run.cancel.is_set():
+                raise _Cancelled
+            try:
+                return attempt(mirror)
+            except _Failure as exc:
+                last, permanent = f"{mirror}: {exc}", exc.permanent
+            except (OSError, http.client.HTTPException) as exc:
+                last, permanent = f"{mirror}: {_describe(exc, run.timeout)}", False
+            run.add(failed=1)
+            if permanent:
+                break
+            if number < run.retries:
+                run.cancel.wait(run.backoff * 2 ** number)
+    raise _AllFailed(last)
+
+
+def _transfer(url: str, tmp: Path, size: int | None, name: str, run: _Run) -> None:
+    """Fetch ``url`` into ``tmp``, resuming from the bytes already there when ``size`` is known."""
+    offset = tmp.stat().st_size if size is not None and tmp.is_file() else 0
+    if size is not None and offset == size:
+        return  # complete from an interrupted run: just verify it
+    offset = offset if size is not None and offset < size else 0
+    body, start, length = _open(url, offset, run.timeout)
+    total = size if size is not None else start + (length or 0)
+    done = start
+    with body, tmp.open("ab" if start else "wb") as handle:
+        while chunk := body.read(_CHUNK):
+            if run.cancel.is_set():
+                raise _Cancelled
+            handle.write(chunk)
+            done += len(chunk)
+            run.add(received=len(chunk))
+            if run.progress:
+                run.progress(name, done, total)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if length is not None and done < start + length:
+        raise _Failure(f"connection closed after {done} of {start + length} bytes")
+
+
+def _check_shard(path: Path, entry: ShardEntry) -> str | None:
+    if not path.is_file():
+        return "missing"
+    size = path.stat().st_size
+    if size != entry.bytes:
+        return f"size {size} bytes, manifest says {entry.bytes}"
+    if sha256_file(path) != entry.sha256:
+        return "sha256 differs from the manifest"
+    return None
+
+
+def _check_split(path: Path, entry: TaskEntry) -> str | None:
+    if not path.is_file():
+        return "missing"
+    try:
+        split = SplitManifest.model_validate_json(path.read_bytes())
+    except (ValidationError, ValueError):
+        return "not a valid split manifest"
+    if split_hash(split.task, split.unit, split.groups, split.samples) != split.sha256:
+        return "content does not match its own sha256 (corrupted)"
+    if split.sha256 != entry.split_sha256:
+        return "sha256 differs from the manifest's split_sha256"
+    return None
+
+
+def _jobs(manifest: Manifest, names: list[str]) -> list[_Job]:
+    jobs: list[_Job] = []
+    for name in names:
+        jobs.append(_Job(f"{name}/{SPLIT_FILE}", None, functools.partial(_check_split, entry=manifest.task(name))))
+        jobs += [_Job(s.path, s.bytes, functools.partial(_check_shard, entry=s))
+                 for s in manifest.shards if s.task == name]
+    return jobs
+
+
+def _run_job(job: _Job, out: Path, mirrors: list[str], run: _Run) -> _Outcome:
+    """Reuse ``job``'s file if it verifies, else fetch it from the first mirror that delivers a verified copy."""
+    final = out / job.rel
+    if run.cancel.is_set():
+        return _Outcome(job.rel, error="cancelled")
+    if final.is_file():
+        if job.check(final) is None:
+            if run.progress:
+                run.progress(job.rel, job.size or 0, job.size or 0)
+            return _Outcome(job.rel)
+        final.unlink()  # invalid: never leave it under its final name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(final.name + PARTIAL)
+
+    def attempt(mirror: str) -> str:
+        try:
+            _transfer(mirror + urllib.parse.quote(job.rel), tmp, job.size, job.rel, run)
+            problem = job.check(tmp)
+            if problem:
+                raise _Failure(problem, restart=True)
+        except _Failure as exc:
+            if exc.restart:
+                tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, final)
+        return mirror
+
+    try:
+        return _Outcome(job.rel, mirror=_try_mirrors(mirrors, run, attempt))
+    except _AllFailed as exc:
+        return _Outcome(job.rel, error=str(exc))
+    except _Cancelled:
+        return _Outcome(job.rel, error="cancelled")
+
+
+def _fetch_manifest(mirrors: list[str], run: _Run) -> tuple[Manifest, str]:
+    def attempt(mirror: str) -> tuple[Manifest, str]:
+        body, _, _ = _open(mirror + MANIFEST, 0, run.timeout)
+        with body:
+            data = body.read()
+        run.add(received=len(data))
+        try:
+            return Manifest.model_validate_json(data), mirror
+        except (ValidationError, ValueError) as exc:
+            raise _Failure(f"{MANIFEST} is not a valid dpbench manifest", permanent=True) from exc
+
+    try:
+        return _try_mirrors(mirrors, run, attempt)
+    except _AllFailed as exc:
+        raise DpbenchError(f"no mirror served a valid {MANIFEST} (tried {', '.join(mirrors)}; last error: {exc}); "
+                           "check the network or pass another --mirror URL (or use --offline on a downloaded "
+                           "folder)") from exc
+
+
+def _select(manifest: Manifest, tasks: list[str] | None, expected_pool: str | None, where: str) -> list[str]:
+    """The requested task names in manifest order, after checking the pool and the names."""
+    if expected_pool is not None and manifest.pool != expected_pool:
+        raise DpbenchError(f"{where} holds pool {manifest.pool!r}, not {expected_pool!r}; "
+                           f"pass a mirror of {expected_pool!r} with --mirror URL")
+    available = [t.name for t in manifest.tasks]
+    if tasks is None:
+        return available
+    unknown = [t for t in tasks if t not in available]
+    if unknown:
+        raise DpbenchError(f"unknown task(s) {', '.join(unknown)}: {where} has {', '.join(available)}")
+    return [n for n in available if n in tasks]
+
+
+def _previous(out: Path, source: Manifest) -> Manifest | None:
+    if not (out / MANIFEST).is_file():
+        return None
+    try:
+        old = load_manifest(out)
+    except DpbenchError:
+        return None  # unreadable: replaced by this download's manifest
+    if (old.pool, old.pool_version) != (source.pool, source.pool_version):
+        raise DpbenchError(f"{out} already holds pool {old.pool!r} version {old.pool_version}, the mirror serves "
+                           f"{source.pool!r} version {source.pool_version}: choose another --out")
+    return old
+
+
+def _merge(source: Manifest, names: list[str], old: Manifest | None, out: Path,
+           executor: ThreadPoolExecutor) -> Manifest:
+    """``source`` restricted to ``names`` plus earlier downloaded tasks whose files still verify."""
+    chosen = {n: (source.task(n), source) for n in names}
+    for entry in old.tasks if old else []:
+        if old is not None and entry.name not in chosen:
+            jobs = _jobs(old, [entry.name])
+            if all(p is None for p in executor.map(lambda j: j.check(out / j.rel), jobs)):
+                chosen[entry.name] = (entry, old)
+    known = [t.name for t in source.tasks]
+    order = [n for n in known if n in chosen] + [n for n in chosen if n not in known]
+    shards = [s for n in order for s in chosen[n][1].shards if s.task == n]
+    return source.model_copy(update={"tasks": [chosen[n][0] for n in order], "shards": shards})
+
+
+def _offline(out: Path, tasks: list[str] | None, expected_pool: str | None, workers: int,
+             progress: Progress | None, started: float) -> DownloadReport:
+    if not (out / MANIFEST).is_file():
+        raise DpbenchError(f"--offline: no {MANIFEST} in {out}; run without --offline first to download the pool")
+    manifest = load_manifest(out)
+    names = _select(manifest, tasks, expected_pool, str(out))
+    jobs = _jobs(manifest, names)
+    with ThreadPoolExecutor(workers) as executor:
+        problems = list(executor.map(lambda j: j.check(out / j.rel), jobs))
+    bad = [f"{j.rel} ({p})" for j, p in zip(jobs, problems, strict=True) if p]
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DpbenchError(f"--offline: {len(bad)} file(s) missing or invalid in {out}: {shown}; "
+                           "run without --offline to download them")
+    for job in jobs:
+        if progress:
+            progress(job.rel, job.size or 0, job.size or 0)
+    return DownloadReport(manifest=manifest, reused=[j.rel for j in jobs], seconds=time.perf_counter() - started)
+
+
+def download_pool(out: Path, mirrors: list[str], tasks: list[str] | None = None, *, offline: bool = False,
+                  workers: int = 4, retries: int = 4, backoff: float = 0.5, timeout: float = 30.0,
+                  expected_pool: str | None = None, progress: Progress | None = None) -> DownloadReport:
+    """Download the pool (or its ``tasks``) served by ``mirrors`` into ``out`` and write ``out/manifest.json``.
+
+    ``retries`` is the number of retries per mirror per file (404/401/403/410 are not retried) before failing
+    over to the next mirror; retry ``n`` waits ``backoff * 2**n`` seconds. ``timeout`` bounds each connect and
+    each read (a stalled transfer), not a whole file. ``progress(name, done, total)``
+    is called from worker threads. ``offline``: no network; verify what ``out`` holds against its own
+    manifest. If some file cannot be fetched, verified files stay in place, their partial temporaries stay
+    for resumption, ``out/manifest.json`` is left untouched and a DpbenchError names the file.
+    """
+    started = time.perf_counter()
+    if workers < 1 or retries < 0 or backoff < 0 or timeout <= 0:
+        raise DpbenchError("--workers must be ≥ 1, --retries and --backoff ≥ 0 and --timeout > 0")
+    if offline:
+        return _offline(out, tasks, expected_pool, workers, progress, started)
+    bases = [normalise_mirror(m) for m in mirrors]
+    if not bases:
+        raise DpbenchError(f"no mirror to download from: pass --mirror URL or set {ENV_MIRRORS}")
+    ensure_writable(out)
+    run = _Run(retries=retries, backoff=backoff, timeout=timeout, progress=progress)
+    source, served_by = _fetch_manifest(bases, run)
+    names = _select(source, tasks, expected_pool, f"the mirror {served_by}")
+    old = _previous(out, source)
+    order = [served_by] + [m for m in bases if m != served_by]
+    jobs = _jobs(source, names)
+    with ThreadPoolExecutor(workers) as executor:
+        try:
+            outcomes = list(executor.map(lambda j: _run_job(j, out, order, run), jobs))
+        except BaseException:
+            run.cancel.set()
+            raise
+        failures = [o for o in outcomes if o.error]
+        if failures:
+            others = f" ({len(failures) - 1} other file(s) failed too)" if len(failures) > 1 else ""
+            raise DpbenchError(f"could not download {failures[0].rel}{others}: tried {', '.join(order)}; last error: "
+                               f"{failures[0].error}. Verified files are kept: rerun to resume, or pass another "
+                               "--mirror URL")
+        merged = _merge(source, names, old, out, executor)
+    atomic_write_json(out / MANIFEST, merged.model_dump(mode="json"))
+    done = [o for o in outcomes if o.mirror]
+    return DownloadReport(manifest=merged, fetched=[o.rel for o in done],
+                          reused=[o.rel for o in outcomes if not o.mirror], bytes_fetched=run.received,
+                          seconds=time.perf_counter() - started, failed_attempts=run.failed,
+                          mirror_of={MANIFEST: served_by} | {o.rel: o.mirror for o in done if o.mirror})
