@@ -76,6 +76,7 @@ def eval_command(
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[event]}"),
                   TimeElapsedColumn(), console=console) as bar:
         overall = bar.add_task("tasks", total=len(chosen), event="")
+        images = bar.add_task("feature extraction (images)", total=None, event="", visible=protocol == "linear")
 
         def on_progress(task: str, event: str) -> None:
             bar.update(overall, event=f"{task}: {event}")
@@ -83,7 +84,8 @@ def eval_command(
                 bar.advance(overall)
 
         results = evaluate(loaded, data, tasks, config, out, name=name,
-                           cache=data / ".cache" / "features" if cache else None, progress=on_progress)
+                           cache=data / ".cache" / "features" if cache else None, progress=on_progress,
+                           on_images=lambda done, total: bar.update(images, completed=done, total=total))
     write_report(results, out / "report.html")
     table = Table(title=f"{results.method} on {results.provenance.pool} ({protocol}"
                         + (", SYNTHETIC" if results.provenance.synthetic else "") + ")")

@@ -110,7 +110,8 @@ def _finetune(encoder: Encoder, root: Path, task_name: str, config: EvalConfig, 
 
 def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: EvalConfig, out: Path,
              name: str | None = None, cache: Path | None = None,
-             progress: Progress = lambda task, event: None) -> Results:
+             progress: Progress = lambda task, event: None,
+             on_images: Callable[[int, int], None] | None = None) -> Results:
     """Evaluate ``encoder`` on the built pool in ``root``; write ``out/results.json`` and return it."""
     manifest = load_manifest(root)
     chosen = tasks or [t.name for t in manifest.tasks]
@@ -127,9 +128,18 @@ def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: Eval
     if config.protocol == "linear" and remaining:
         progress(remaining[0], "extracting features")
         pairs = [(t, s) for t in remaining for s in ("train", "val", "test") if manifest.task(t).splits[s].images]
+        wanted = set(pairs)
+        total = sum(shard.count for shard in manifest.shards if (shard.task, shard.split) in wanted)
+        extracted = [0]
+
+        def counted(n: int) -> None:
+            extracted[0] += n
+            if on_images:
+                on_images(extracted[0], total)
+
         feats = extract_splits(encoder, root, pairs, device=config.device, batch_size=config.batch_size,
                                workers=config.workers, precision=config.precision,
-                               channels_last=config.channels_last, cache_dir=cache)
+                               channels_last=config.channels_last, cache_dir=cache, on_batch=counted)
     for task in chosen:
         done = partial / f"{task}.json"
         if done.is_file():
