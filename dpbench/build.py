@@ -85,7 +85,10 @@ def target_fractions(task: Task) -> dict[SplitName, float]:
 def split_task(task: Task, samples: list[Sample]) -> SplitManifest:
     """Split ``samples`` by the task's unit; stop if the result differs from the registry's pin."""
     refs = [SampleRef(s.key, s.group, s.label) for s in samples]
-    split = grouped_split(task.name, task.split_unit, refs, target_fractions(task), task.n_classes)
+    try:
+        split = grouped_split(task.name, task.split_unit, refs, target_fractions(task), task.n_classes)
+    except ValueError as exc:
+        raise DpbenchError(f"{exc}; check the task's source data") from exc
     if task.split_sha256 and split.sha256 != task.split_sha256:
         raise DpbenchError(
             f"the split of {task.name} ({split.sha256[:12]}) differs from the registry pin "
@@ -96,9 +99,9 @@ def split_task(task: Task, samples: list[Sample]) -> SplitManifest:
 
 
 def _shard_ok(path: Path, keys: list[str], old: dict[str, ShardEntry], rel: str) -> bool:
-    """Whether an existing shard file can be kept (manifest hash, or its keys if never recorded)."""
-    if rel in old:
-        return old[rel].count == len(keys) and sha256_file(path) == old[rel].sha256
+    """Whether an existing shard can be kept: it holds exactly the planned keys (and its recorded hash)."""
+    if rel in old and (old[rel].count != len(keys) or sha256_file(path) != old[rel].sha256):
+        return False
     try:
         return tar_keys(path) == keys
     except Exception:  # any unreadable file is rebuilt

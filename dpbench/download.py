@@ -33,10 +33,9 @@ from pydantic import ValidationError
 
 from dpbench import __version__
 from dpbench.errors import DpbenchError
-from dpbench.io import TMP_MARK, atomic_write_json, ensure_writable, sha256_file
+from dpbench.io import TMP_MARK, atomic_write_json, ensure_writable
 from dpbench.mirrors import ENV_MIRRORS, LOOPBACK, normalise_mirror, resolve_mirrors, stream_urls
-from dpbench.shards import MANIFEST, Manifest, ShardEntry, TaskEntry, load_manifest
-from dpbench.splits import SplitManifest, split_hash
+from dpbench.shards import MANIFEST, Manifest, file_problem, load_manifest, split_problem
 
 SPLIT_FILE = "split.json"
 PARTIAL = f"{TMP_MARK}partial"
@@ -207,36 +206,11 @@ def _transfer(url: str, tmp: Path, size: int | None, name: str, run: _Run) -> No
         raise _Failure(f"connection closed after {done} of {start + length} bytes")
 
 
-def _check_shard(path: Path, entry: ShardEntry) -> str | None:
-    if not path.is_file():
-        return "missing"
-    size = path.stat().st_size
-    if size != entry.bytes:
-        return f"size {size} bytes, manifest says {entry.bytes}"
-    if sha256_file(path) != entry.sha256:
-        return "sha256 differs from the manifest"
-    return None
-
-
-def _check_split(path: Path, entry: TaskEntry) -> str | None:
-    if not path.is_file():
-        return "missing"
-    try:
-        split = SplitManifest.model_validate_json(path.read_bytes())
-    except (ValidationError, ValueError):
-        return "not a valid split manifest"
-    if split_hash(split.task, split.unit, split.groups, split.samples) != split.sha256:
-        return "content does not match its own sha256 (corrupted)"
-    if split.sha256 != entry.split_sha256:
-        return "sha256 differs from the manifest's split_sha256"
-    return None
-
-
 def _jobs(manifest: Manifest, names: list[str]) -> list[_Job]:
     jobs: list[_Job] = []
     for name in names:
-        jobs.append(_Job(f"{name}/{SPLIT_FILE}", None, functools.partial(_check_split, entry=manifest.task(name))))
-        jobs += [_Job(s.path, s.bytes, functools.partial(_check_shard, entry=s))
+        jobs.append(_Job(f"{name}/{SPLIT_FILE}", None, functools.partial(split_problem, entry=manifest.task(name))))
+        jobs += [_Job(s.path, s.bytes, functools.partial(file_problem, entry=s))
                  for s in manifest.shards if s.task == name]
     return jobs
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from dpbench import __version__
 from dpbench.errors import DpbenchError
-from dpbench.io import atomic_write_bytes, atomic_write_json, ensure_writable, sha256_file
-from dpbench.shards import MANIFEST, Manifest, load_manifest
+from dpbench.io import atomic_open, atomic_write_bytes, atomic_write_json, ensure_writable
+from dpbench.shards import MANIFEST, Manifest, file_problem, load_manifest, split_problem
 from dpbench.tasks.citations import MORMONT2020_JBHI
 from dpbench.tasks.models import REDISTRIBUTABLE, Task
 from dpbench.tasks.registry import get_task
@@ -65,20 +65,19 @@ def publish_pool(root: Path, out: Path, tasks: list[str] | None = None,
         if entry.task not in chosen:
             continue
         source = root / entry.path
-        if not source.is_file() or sha256_file(source) != entry.sha256:
+        if file_problem(source, entry):
             raise DpbenchError(f"{source} does not match the manifest; run dpbench verify {root} and rebuild first")
         target = out / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not (target.is_file() and sha256_file(target) == entry.sha256):
-            tmp = target.with_name(target.name + ".tmp-publish")
-            shutil.copyfile(source, tmp)
-            tmp.replace(target)
+        if file_problem(target, entry):
+            with atomic_open(target) as dst, source.open("rb") as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
         files += 1
         total += entry.bytes
     for name in chosen:
         split_file = root / name / "split.json"
-        if not split_file.is_file():
-            raise DpbenchError(f"{split_file} is missing; rebuild the pool (dpbench build)")
+        problem = split_problem(split_file, manifest.task(name))
+        if problem:
+            raise DpbenchError(f"{split_file}: {problem}; rebuild the pool (dpbench build --out {root})")
         atomic_write_bytes(out / name / "split.json", split_file.read_bytes())
         files += 1
     published = Manifest(pool=manifest.pool, pool_version=manifest.pool_version, synthetic=manifest.synthetic,

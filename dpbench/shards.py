@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -20,10 +21,11 @@ from typing import IO, Any, Literal
 
 import webdataset as wds
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dpbench.errors import DpbenchError
 from dpbench.io import TMP_MARK, sha256_file
+from dpbench.splits import SplitManifest, split_hash
 from dpbench.tasks.models import SplitName, SplitUnit
 
 MANIFEST = "manifest.json"
@@ -31,19 +33,26 @@ FORMAT_VERSION = 1
 IMAGE_EXTS = ("png", "jpg", "jpeg", "tif", "tiff", "webp")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+TASK_NAME = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 
 
 class ShardEntry(BaseModel):
-    """One shard file of the pool."""
+    """One shard file of the pool (its path is checked: a manifest can never point outside the pool)."""
 
     model_config = _STRICT
 
     path: str
-    task: str
+    task: str = Field(pattern=TASK_NAME)
     split: SplitName
-    sha256: str
-    count: int
-    bytes: int
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    count: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _safe_path(self) -> ShardEntry:
+        if not re.fullmatch(rf"{re.escape(self.task)}/{self.split}-\d{{5}}\.tar", self.path):
+            raise ValueError(f"shard path {self.path!r} is not <task>/<split>-NNNNN.tar of task {self.task}")
+        return self
 
 
 class SplitEntry(BaseModel):
@@ -58,7 +67,7 @@ class TaskEntry(BaseModel):
 
     model_config = _STRICT
 
-    name: str
+    name: str = Field(pattern=TASK_NAME)
     classes: list[str]
     metric: Literal["roc_auc", "accuracy"]
     split_unit: SplitUnit
@@ -210,9 +219,8 @@ def iter_tar_samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
         yield current, parts
 
 
-def check_shard(root: Path, entry: ShardEntry, n_classes: int, decode: bool = True) -> str | None:
-    """None if the shard matches its manifest entry, else what is wrong with it."""
-    path = root / entry.path
+def file_problem(path: Path, entry: ShardEntry) -> str | None:
+    """None if the file has the manifest's size and sha256, else what differs."""
     if not path.is_file():
         return "missing"
     size = path.stat().st_size
@@ -220,6 +228,30 @@ def check_shard(root: Path, entry: ShardEntry, n_classes: int, decode: bool = Tr
         return f"size {size} bytes, manifest says {entry.bytes} (truncated or replaced)"
     if sha256_file(path) != entry.sha256:
         return "sha256 differs from the manifest (corrupted)"
+    return None
+
+
+def split_problem(path: Path, entry: TaskEntry) -> str | None:
+    """None if ``split.json`` is intact and is the split the manifest records, else what is wrong."""
+    if not path.is_file():
+        return "missing"
+    try:
+        split = SplitManifest.model_validate_json(path.read_bytes())
+    except (ValidationError, ValueError):
+        return "not a valid split manifest"
+    if split_hash(split.task, split.unit, split.groups, split.samples) != split.sha256:
+        return "content does not match its own sha256 (corrupted)"
+    if split.sha256 != entry.split_sha256:
+        return "sha256 differs from the manifest's split_sha256"
+    return None
+
+
+def check_shard(root: Path, entry: ShardEntry, n_classes: int, decode: bool = True) -> str | None:
+    """None if the shard matches its manifest entry, else what is wrong with it."""
+    path = root / entry.path
+    problem = file_problem(path, entry)
+    if problem:
+        return problem
     count = 0
     try:
         for key, parts in iter_tar_samples(path):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dpbench.shards import load_manifest
+from dpbench.shards import load_manifest, split_problem
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def verify_pool(root: Path, decode: bool = True,
         if on_shard:
             on_shard(entry.path)
     for task in manifest.tasks:
-        split_file = root / task.name / "split.json"
-        if not split_file.is_file():
-            problems.append(Problem(f"{task.name}/split.json", "missing", fix))
+        what = split_problem(root / task.name / "split.json", task)
+        if what:
+            problems.append(Problem(f"{task.name}/split.json", what, fix))
     return len(manifest.shards), problems

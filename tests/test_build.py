@@ -190,3 +190,38 @@ def test_bad_output_and_real_pool_fail_before_writing(tmp_path: Path) -> None:
     (other / "manifest.json").write_text(json.dumps({**manifest, "pool": "elsewhere"}))
     with pytest.raises(DpbenchError, match="already holds pool"):
         build_pool(get_pool("synthetic"), other, SMALL_TASKS[:1], SMALL_OPTIONS)
+
+
+def test_rebuild_with_other_options_never_reuses_mismatched_shards(small_pool: Path, tmp_path: Path) -> None:
+    """Shards of an earlier build with another shard size or shuffle seed are rewritten, not kept."""
+    root = tmp_path / "b"
+    shutil.copytree(small_pool, root)
+    build_pool(get_pool("synthetic"), root, SMALL_TASKS, BuildOptions(shard_size=32, shuffle_seed=1, workers=1))
+    fresh = tmp_path / "fresh"
+    build_pool(get_pool("synthetic"), fresh, SMALL_TASKS, BuildOptions(shard_size=32, shuffle_seed=1, workers=1))
+    assert tree_bytes(root) == tree_bytes(fresh) != tree_bytes(small_pool)
+    build_pool(get_pool("synthetic"), root, SMALL_TASKS, BuildOptions(shard_size=20, shuffle_seed=1, workers=1))
+    assert verify_pool(root)[1] == [] and all(s.count <= 20 for s in load_manifest(root).shards)
+
+
+def test_manifest_paths_cannot_leave_the_pool() -> None:
+    from pydantic import ValidationError
+
+    good = {"path": "synthetic-Lung/train-00000.tar", "task": "synthetic-Lung", "split": "train",
+            "sha256": "0" * 64, "count": 1, "bytes": 1}
+    shards.ShardEntry.model_validate(good)
+    for path in ("../x.tar", "/etc/x.tar", "synthetic-Lung/../../x.tar", "other/train-00000.tar"):
+        with pytest.raises(ValidationError):
+            shards.ShardEntry.model_validate({**good, "path": path})
+
+
+def test_verify_checks_split_files_against_the_manifest(small_pool: Path, tmp_path: Path) -> None:
+    root = tmp_path / "b"
+    shutil.copytree(small_pool, root)
+    split_file = root / "synthetic-Necrosis" / "split.json"
+    record = json.loads(split_file.read_text())
+    first = next(iter(record["samples"]))
+    record["samples"][first] = "test" if record["samples"][first] != "test" else "train"
+    split_file.write_text(json.dumps(record))
+    _, problems = verify_pool(root)
+    assert [p.path for p in problems] == ["synthetic-Necrosis/split.json"] and "sha256" in problems[0].what

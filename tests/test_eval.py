@@ -70,10 +70,13 @@ def test_evaluation_resumes_from_partial_results(small_pool: Path, tmp_path: Pat
     def broken(*args: object, **kwargs: object) -> None:
         raise AssertionError("finished tasks must not be recomputed")
 
+    first = load_results(tmp_path / "results.json")
     monkeypatch.setattr(run_module, "linear_probe", broken)
     monkeypatch.setattr(run_module, "extract_splits", broken)
     results = evaluate(small_random(), small_pool, SMALL_TASKS[:2], EvalConfig(), tmp_path)
-    assert {s.task for s in results.scores} == set(SMALL_TASKS[:2])
+    assert results.scores == first.scores
+    with pytest.raises(AssertionError, match="must not be recomputed"):  # other settings: nothing is reused
+        evaluate(small_random(), small_pool, SMALL_TASKS[:2], EvalConfig(probe="fast"), tmp_path)
 
 
 def test_finetune_protocol_selects_lr_and_epoch(small_pool: Path) -> None:
@@ -155,5 +158,6 @@ def test_mixed_tile_sizes_are_batched_at_the_encoders_size() -> None:
     batch = [(torch.zeros(3, 50, 50, dtype=torch.uint8), 0, {"key": "a"}),
              (torch.full((3, 96, 80), 200, dtype=torch.uint8), 1, {"key": "b"})]
     images, labels, metas = _collate_uint8(batch, size=64)
-    assert images.shape == (2, 3, 64, 64) and images.dtype == torch.uint8
-    assert int(images[1].min()) == 200 and labels.tolist() == [0, 1] and [m["key"] for m in metas] == ["a", "b"]
+    assert images.shape == (2, 3, 64, 64) and images.dtype == torch.float32  # resized once, without rounding
+    assert float(images[1].min()) == pytest.approx(200) and labels.tolist() == [0, 1]
+    assert [m["key"] for m in metas] == ["a", "b"]

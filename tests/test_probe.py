@@ -178,3 +178,22 @@ def test_same_inputs_same_result(method: str) -> None:
     assert first.best_c == second.best_c and first.cv_scores == second.cv_scores
     np.testing.assert_array_equal(first.test_scores, second.test_scores)
     np.testing.assert_array_equal(first.test_pred, second.test_pred)
+
+
+def test_the_probe_never_looks_at_test_data() -> None:
+    """Scrambling the test labels and features changes the test score, never the C chosen on training data."""
+    x, y, groups = _fixture_for_leak_check()
+    train, test = groups < 30, groups >= 30
+    rng = np.random.default_rng(0)
+    base = linear_probe(x[train], y[train], groups[train], x[test], y[test], 2, "roc_auc")
+    scrambled = linear_probe(x[train], y[train], groups[train], rng.permutation(x[test]), rng.permutation(y[test]),
+                             2, "roc_auc")
+    assert scrambled.best_c == base.best_c and scrambled.cv_scores == base.cv_scores
+
+
+def _fixture_for_leak_check() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(40), 10)
+    y = rng.integers(0, 2, len(groups))
+    x = rng.normal(size=(len(groups), 16)) + y[:, None] * 0.7
+    return x, y, groups

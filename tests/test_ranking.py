@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +53,19 @@ matrices = st.tuples(st.integers(2, 6), st.integers(2, 5)).flatmap(
 
 @settings(max_examples=60, deadline=None)
 @given(matrices, st.randoms(use_true_random=False))
-def test_invariant_to_order_of_methods_and_tasks(scores: np.ndarray, rnd: object) -> None:
+def test_ranks_follow_the_labels_when_methods_and_tasks_are_renamed(scores: np.ndarray, rnd: random.Random) -> None:
+    """Relabel methods and tasks with a random permutation: every method keeps its own average rank."""
     frame = tidy(scores)
-    shuffled = frame.sample(frac=1, random_state=3).reset_index(drop=True)
-    a = average_rank(per_task_ranks(make_table(frame)))
-    b = average_rank(per_task_ranks(make_table(shuffled)))
-    pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
+    methods, tasks = sorted(frame["method"].unique()), sorted(frame["task"].unique())
+    new_methods, new_tasks = methods[:], tasks[:]
+    rnd.shuffle(new_methods)
+    rnd.shuffle(new_tasks)
+    rename_m, rename_t = dict(zip(methods, new_methods, strict=True)), dict(zip(tasks, new_tasks, strict=True))
+    renamed = frame.assign(method=frame["method"].map(rename_m), task=frame["task"].map(rename_t))
+    before = average_rank(per_task_ranks(make_table(frame)))
+    after = average_rank(per_task_ranks(make_table(renamed)))
+    for old, new in rename_m.items():
+        assert after[new] == pytest.approx(before[old])
 
 
 @settings(max_examples=80, deadline=None)

@@ -25,7 +25,7 @@ from dpbench.data import shard_dataset
 from dpbench.encoders import Encoder
 from dpbench.errors import DpbenchError
 from dpbench.io import atomic_write_bytes
-from dpbench.shards import load_manifest
+from dpbench.shards import Manifest, load_manifest
 
 Precision = Literal["fp32", "bf16"]
 FEATURE_FORMAT = 3
@@ -51,9 +51,8 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def cache_key(encoder: Encoder, root: Path, task: str, split: str, precision: Precision) -> str:
+def cache_key(encoder: Encoder, manifest: Manifest, task: str, split: str, precision: Precision) -> str:
     """sha256 of everything the features depend on."""
-    manifest = load_manifest(root)
     shards = sorted(s.sha256 for s in manifest.shards_of(task, split))
     payload = {"format": FEATURE_FORMAT, "encoder": encoder.fingerprint(), "input": encoder.input.to_dict(),
                "shards": shards, "precision": precision, "task": task, "split": split}
@@ -72,7 +71,7 @@ def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *
     """Features of several (task, split) pairs: cached ones are loaded, the rest extracted in one pass."""
     manifest = load_manifest(root)
     found: dict[tuple[str, str], Features] = {}
-    keys = {pair: cache_key(encoder, root, *pair, precision) for pair in pairs}
+    keys = {pair: cache_key(encoder, manifest, *pair, precision) for pair in pairs}
     for pair in pairs:
         manifest.task(pair[0])
         path = cache_dir / f"{keys[pair]}.npz" if cache_dir else None
@@ -92,8 +91,12 @@ def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *
             parts[(meta["task"], meta["split"])].append((row, label, meta["key"], meta["group"]))
         if on_batch:
             on_batch(len(metas))
-    for pair in todo:
+    for pair in todo:  # each pair is checked and cached on its own: one bad task does not discard the others
         ordered = sorted(parts[pair], key=lambda r: r[2])  # key order: independent of worker interleaving
+        expected = sum(s.count for s in manifest.shards_of(*pair))
+        if len(ordered) != expected or len({r[2] for r in ordered}) != expected:
+            raise DpbenchError(f"read {len(ordered)} samples of {pair[0]}/{pair[1]}, the manifest lists {expected}; "
+                               f"run dpbench verify {root}")
         x = np.stack([r[0] for r in ordered]).astype(np.float32)
         if not np.isfinite(x).all():
             raise DpbenchError(f"encoder {encoder.spec} produced NaN or infinite features on {pair[0]}/{pair[1]}; "
@@ -126,8 +129,8 @@ def _collate_uint8(batch: list[tuple[torch.Tensor, int, dict[str, Any]]],
     shapes = {b[0].shape for b in batch}
     if len(shapes) == 1:
         images = torch.stack([b[0] for b in batch])
-    else:  # mixed tile sizes (tasks with different patch sizes): bring them to the encoder's size here
-        images = torch.cat([resize_batch(b[0][None], size).round().clamp(0, 255).to(torch.uint8) for b in batch])
+    else:  # mixed tile sizes (tasks with different patch sizes): resize here, exactly as on the device
+        images = torch.cat([resize_batch(b[0][None], size) for b in batch])
     return images, torch.tensor([b[1] for b in batch], dtype=torch.long), [b[2] for b in batch]
 
 

@@ -20,6 +20,7 @@ from dpbench.encoders import Encoder
 from dpbench.errors import DpbenchError
 from dpbench.evaluation.features import resolve_device
 from dpbench.evaluation.metrics import score, softmax
+from dpbench.shards import load_manifest
 from dpbench.tasks.models import Task
 
 
@@ -52,13 +53,16 @@ class FinetuneResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _batches(encoder: Encoder, root: Path, task: str, split: str, train: bool, config: FinetuneConfig,
-             seed: int) -> DataLoader[Any]:
-    data = task_dataset(root, task, split, transform=encoder.input.transform(train=train),
+def _collate(batch: list[tuple[torch.Tensor, int, dict[str, Any]]]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    return torch.stack([x[0] for x in batch]), torch.tensor([x[1] for x in batch]), [x[2]["key"] for x in batch]
+
+
+def _batches(encoder: Encoder, root: Path, task: str, split: str, config: FinetuneConfig, seed: int,
+             train: bool = False) -> DataLoader[Any]:
+    """Training batches are shuffled (and augmented when ``config.augment``); evaluation batches are neither."""
+    data = task_dataset(root, task, split, transform=encoder.input.transform(train=train and config.augment),
                         shuffle=config.shuffle_buffer if train else 0, seed=seed)
-    return DataLoader(data, batch_size=config.batch_size, num_workers=config.workers,
-                      collate_fn=lambda b: (torch.stack([x[0] for x in b]), torch.tensor([x[1] for x in b]),
-                                            [x[2]["key"] for x in b]))
+    return DataLoader(data, batch_size=config.batch_size, num_workers=config.workers, collate_fn=_collate)
 
 
 def _predict(model: nn.Module, loader: DataLoader[Any], device: torch.device,
@@ -77,12 +81,12 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
              device: str = "auto", on_batch: Callable[[], None] | None = None) -> FinetuneResult:
     """Fine-tune a copy of ``encoder`` on ``task`` for every learning rate; return the best on validation."""
     config = config or FinetuneConfig()
-    if task.sizes.val.images == 0:
+    if load_manifest(root).task(task.name).splits["val"].images == 0:
         raise DpbenchError(f"task {task.name} has no validation split, which fine-tuning needs to pick an epoch")
     dev = resolve_device(device)
     best: tuple[float, float, int, dict[str, torch.Tensor]] | None = None  # (val, lr, epoch, state)
     history: list[dict[str, float]] = []
-    val_loader = _batches(encoder, root, task.name, "val", False, config, seed)
+    val_loader = _batches(encoder, root, task.name, "val", config, seed)
     for lr in config.lrs:
         torch.manual_seed(seed)
         model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes)).to(dev)
@@ -90,7 +94,7 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
         loss_fn = nn.CrossEntropyLoss()
         for epoch in range(1, config.epochs + 1):
             model.train()
-            loader = _batches(encoder, root, task.name, "train", config.augment, config, seed * 1000 + epoch)
+            loader = _batches(encoder, root, task.name, "train", config, seed * 1000 + epoch, train=True)
             for step, (images, y, _keys) in enumerate(loader):
                 if config.max_batches is not None and step >= config.max_batches:
                     break
@@ -115,6 +119,5 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
     model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes))
     model.load_state_dict(state)
     model.to(dev)
-    keys, y_test, s_test = _predict(model, _batches(encoder, root, task.name, "test", False, config, seed), dev,
-                                    config.amp)
+    keys, y_test, s_test = _predict(model, _batches(encoder, root, task.name, "test", config, seed), dev, config.amp)
     return FinetuneResult(lr, epoch, value, score(task.metric, y_test, s_test), keys, y_test, s_test, history)

@@ -49,10 +49,11 @@ class ProbeResult:
     not_converged: int = 0  # svm: fits that raised ConvergenceWarning; fast: problems that hit the iteration cap
 
 
-def grouped_folds(groups: np.ndarray, y: np.ndarray, folds: int = 5) -> Folds:
+def grouped_folds(groups: np.ndarray, y: np.ndarray, folds: int = 5, seed: int | None = None) -> Folds:
     """Deterministic grouped, class-stratified folds: ``(train_idx, val_idx)`` pairs, no group on both sides.
 
     Uses ``min(folds, n_groups)`` folds, fewer (down to 2) while some training part would lack a class.
+    With ``seed``, groups are assigned to folds in a seeded random order, so each seed is its own CV draw.
     """
     n_groups = len(np.unique(groups))
     if n_groups < 2:
@@ -63,7 +64,8 @@ def grouped_folds(groups: np.ndarray, y: np.ndarray, folds: int = 5) -> Folds:
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "least populated class has fewer members than n_splits"
-            splitter = StratifiedGroupKFold(n_splits=k, shuffle=False)
+            splitter = (StratifiedGroupKFold(n_splits=k, shuffle=False) if seed is None
+                        else StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed))
             splits = [(tr, va) for tr, va in splitter.split(np.zeros(len(y)), y, groups)]
         if k == 2 or all(len(np.unique(y[tr])) == len(classes) for tr, _ in splits):
             return splits
@@ -151,13 +153,13 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, train_groups: np.ndar
                  cs: Sequence[float] = C_GRID, folds: int = 5, device: str = "cpu", seed: int = 0) -> ProbeResult:
     """Choose C by grouped ``folds``-fold CV on the training split (metric = the test metric), refit, score test.
 
-    ``method="svm"`` is the LinearSVC reference (``seed`` is its random_state); ``"fast"`` is the batched torch
-    solver on ``device`` (deterministic, ``seed`` unused). Features are used as given (no standardisation).
+    ``seed`` draws the assignment of groups to CV folds (and is LinearSVC's random_state); ``method="svm"`` is
+    the LinearSVC reference, ``"fast"`` the batched torch solver on ``device``. Features are used as given.
     """
     train_y, test_y = np.asarray(train_y).astype(np.int64), np.asarray(test_y).astype(np.int64)
     _check(train_x, train_y, train_groups, test_x, test_y, n_classes, metric, method, cs, folds)
     start = time.perf_counter()
-    splits = grouped_folds(np.asarray(train_groups), train_y, folds)
+    splits = grouped_folds(np.asarray(train_groups), train_y, folds, seed)
     grid = sorted(float(c) for c in cs)
     if method == "svm":
         cv, best_c, decision, bad = _svm(train_x, train_y, test_x, splits, grid, n_classes, metric, seed)

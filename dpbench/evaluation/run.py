@@ -74,7 +74,7 @@ def _linear(task_name: str, feats: dict[tuple[str, str], Features], config: Eval
             progress: Progress) -> list[TaskScore]:
     task = get_task(task_name)
     # The probe may use train and val (paper §IV-E); C is chosen by grouped 5-fold CV on them.
-    parts = [feats[(task_name, "train")]] + ([feats[(task_name, "val")]] if task.sizes.val.images else [])
+    parts = [feats[(task_name, split)] for split in ("train", "val") if (task_name, split) in feats]
     x = np.concatenate([p.x for p in parts])
     y = np.concatenate([p.y for p in parts])
     groups = np.concatenate([p.groups for p in parts])
@@ -118,7 +118,8 @@ def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: Eval
     for task in chosen:
         manifest.task(task)
     started = time.perf_counter()
-    key = hashlib.sha256(json.dumps({"encoder": encoder.fingerprint(), "pool": manifest.pool_version,
+    manifest_sha = sha256_file(root / MANIFEST)
+    key = hashlib.sha256(json.dumps({"encoder": encoder.fingerprint(), "manifest": manifest_sha, "dpbench": __version__,
                                      "settings": config.settings()}, sort_keys=True).encode()).hexdigest()[:16]
     partial = out / "partial" / key
     scores: list[TaskScore] = []
@@ -164,7 +165,7 @@ def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: Eval
         raise DpbenchError(f"no task could be scored: {'; '.join(f'{k}: {v}' for k, v in skipped.items())}")
     results = Results(method=name or encoder.spec, skipped=skipped, scores=scores, provenance=Provenance(
         dpbench_version=__version__, pool=manifest.pool, pool_version=manifest.pool_version,
-        manifest_sha256=sha256_file(root / MANIFEST),
+        manifest_sha256=manifest_sha,
         split_sha256={t.name: t.split_sha256 for t in manifest.tasks if t.name in chosen},
         encoder=encoder.spec, weights_sha256=encoder.fingerprint(), protocol=config.protocol,
         settings=config.settings(), hardware=hardware(config.device),
