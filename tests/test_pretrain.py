@@ -224,6 +224,8 @@ def test_killed_and_resumed_run_reaches_the_uninterrupted_state(small_pool: Path
     changed = PretrainConfig(**{**config.__dict__, "lr": 0.5})
     with pytest.raises(DpbenchError, match=r"lr: 0\.02 → 0\.5"):
         pretrain(changed, small_pool, tmp_path / "killed", resume=True)
+    with (tmp_path / "killed" / METRICS).open("a") as log:
+        log.write('{"iteration": 8, "lo')  # a line cut by the kill
     resumed = PretrainConfig(**{**config.__dict__, "workers": 2})  # loader workers do not change the draws
     pretrain(resumed, small_pool, tmp_path / "killed", resume=True)
     a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
