@@ -60,9 +60,9 @@ def _print(report: dict[str, Any], n_tasks: int) -> None:
     if report.get("synthetic"):
         console.print("[bold yellow]SYNTHETIC tasks[/]: these ranks check the pipeline, not real-data performance.")
     table = Table(title=f"ranking over {n_tasks} task(s): {settings['score']}")
-    columns = ["rank", "method", "score", "borda", "coverage"]
+    columns = ["rank", "method", "score", "borda", "cover"]
     if settings["bootstrap"]:
-        columns += [f"{int(settings['level'] * 100)}% rank interval", "P(first)", "top group"]
+        columns += [f"{int(settings['level'] * 100)}% ranks", "P(1st)", "top"]
     for column in columns:
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=column == "method")
     for row in report["board"]:
