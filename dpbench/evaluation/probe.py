@@ -24,6 +24,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.svm import LinearSVC
 
 from dpbench.errors import DpbenchError
+from dpbench.evaluation.metrics import softmax
 
 C_GRID: tuple[float, ...] = tuple(10.0**e for e in range(-10, 1))
 Metric = Literal["roc_auc", "accuracy"]
@@ -129,9 +130,7 @@ def _class_scores(decision: np.ndarray, n_classes: int) -> np.ndarray:
     if n_classes == 2:
         p1 = 1.0 / (1.0 + np.exp(-np.clip(decision[:, 1], -500, 500)))
         return np.stack([1.0 - p1, p1], axis=1)
-    shifted = decision - decision.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+    return softmax(decision)
 
 
 def _select(cv: dict[float, float]) -> float:

@@ -12,6 +12,7 @@ from dpbench.io import atomic_write_bytes, atomic_write_json
 from dpbench.ranking.ranks import (
     Aggregate,
     Missing,
+    average_rank,
     bootstrap_ranks,
     borda,
     coverage,
@@ -39,7 +40,7 @@ def rank_report(table: ScoreTable, method: Aggregate = "avg-rank", missing: Miss
     """Compute the leaderboard of ``table`` with its uncertainty and significance."""
     ranks = per_task_ranks(table)
     aggregate, position = final_order(ranks, method, missing)
-    avg = ranks.mean(axis=0) if missing == "available" else None
+    avg = average_rank(ranks, "available") if missing == "available" else None
     points = borda(ranks)
     cover = coverage(ranks)
     boot = bootstrap_ranks(table, n_boot, seed, level, method, missing) if n_boot else None
