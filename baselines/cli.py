@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,6 +12,10 @@ from rich.table import Table
 from dpbench.cli_support import friendly
 from dpbench.protocols import loto_folds
 from dpbench.tasks.registry import get_pool
+
+if TYPE_CHECKING:
+    from dpbench.evaluation.run import EvalConfig
+    from dpbench.results import Results
 
 app = typer.Typer(help="Baselines: multi-task pre-training and its leave-one-task-out protocol.",
                   no_args_is_help=True)
@@ -87,7 +92,148 @@ def pretrain_command(
     console.print(f"encoder: {encoder}; evaluate it with dpbench eval --encoder checkpoint:{encoder}")
 
 
+baseline_app = typer.Typer(help="The paper's comparison baselines: ImageNet transfer, training from scratch, joint "
+                                "training. Each writes OUT/results.json and OUT/report.html.", no_args_is_help=True)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    from dpbench.errors import DpbenchError
+
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise DpbenchError(f"--lrs takes comma-separated numbers, got {text!r}") from exc
+
+
+def _eval_config(protocol: str, probe: str, seeds: int, device: str, batch_size: int, workers: int, epochs: int,
+                 lrs: str, max_batches: int, augment: bool, amp: bool) -> EvalConfig:
+    from dpbench.errors import DpbenchError
+    from dpbench.evaluation.finetune import FinetuneConfig
+    from dpbench.evaluation.run import EvalConfig
+
+    if protocol not in ("linear", "finetune") or probe not in ("svm", "fast"):
+        raise DpbenchError("use --protocol linear|finetune and --probe svm|fast")
+    if seeds < 0 or epochs < 1 or max_batches < 0:
+        raise DpbenchError("--seeds and --max-batches must be >= 0 and --epochs >= 1")
+    n_seeds = seeds or (1 if protocol == "linear" else 5)
+    return EvalConfig(protocol="linear" if protocol == "linear" else "finetune",
+                      probe="fast" if probe == "fast" else "svm", seeds=tuple(range(n_seeds)), device=device,
+                      batch_size=batch_size, workers=workers,
+                      finetune=FinetuneConfig(lrs=_floats(lrs), epochs=epochs, batch_size=batch_size,
+                                              augment=augment, amp=amp, workers=workers,
+                                              max_batches=max_batches or None))
+
+
+def _summary(results: Results, out: Path) -> None:
+    from dpbench.cli_support import console
+
+    table = Table(title=f"{results.method} on {results.provenance.pool} ({results.provenance.protocol}"
+                        + (", SYNTHETIC" if results.provenance.synthetic else "") + ")")
+    for column in ("task", "metric", "mean", "seeds"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task in dict.fromkeys(s.task for s in results.scores):
+        values = [s.score for s in results.scores if s.task == task]
+        metric = next(s.metric for s in results.scores if s.task == task)
+        table.add_row(task, metric, f"{sum(values) / len(values):.4f}", str(len(values)))
+    console.print(table)
+    for task, why in results.skipped.items():
+        console.print(f"[yellow]skipped[/] {task}: {why}")
+    console.print(f"results: {out / 'results.json'}; report: {out / 'report.html'}")
+
+
+_DATA = typer.Option(..., help="Built pool folder (holding manifest.json).")
+_TASKS = typer.Option(None, "--tasks", help="Only these tasks (repeatable); default: every built task.")
+_ARCH = typer.Option("resnet50", help="Torchvision model (resnet50, densenet121, resnet18...).")
+_SIZE = typer.Option(0, help="Input side in px (0 = the model's own, 224).")
+_SEEDS = typer.Option(0, help="Seeds per task; 0 = the protocol's default (linear 1, finetune 5).")
+_DEVICE = typer.Option("auto", help="auto, cpu or cuda.")
+_BATCH = typer.Option(64, help="Batch size for extraction and fine-tuning.")
+_WORKERS = typer.Option(0, help="Data-loading worker processes.")
+_EPOCHS = typer.Option(100, help="Fine-tuning epochs (paper: 100).")
+_LRS = typer.Option("1e-3,1e-4,1e-5,1e-6", help="Fine-tuning learning rates (paper grid).")
+_MAX_BATCHES = typer.Option(0, help="Fine-tuning batches per epoch (0 = all), a CPU budget.")
+_AUGMENT = typer.Option(True, help="Fine-tuning flips and random square crops.")
+_AMP = typer.Option(False, help="bf16 autocast while fine-tuning.")
+
+
+@baseline_app.command("imagenet")
+@friendly
+def imagenet_command(
+    data: Path = _DATA, tasks: list[str] | None = _TASKS, arch: str = _ARCH,
+    protocol: str = typer.Option("linear", help="linear (features + linear SVM) or finetune."),
+    probe: str = typer.Option("svm", help="svm (scikit-learn LinearSVC grid) or fast (batched solver)."),
+    size: int = _SIZE, seeds: int = _SEEDS, device: str = _DEVICE, batch_size: int = _BATCH, workers: int = _WORKERS,
+    epochs: int = _EPOCHS, lrs: str = _LRS, max_batches: int = _MAX_BATCHES, augment: bool = _AUGMENT,
+    amp: bool = _AMP, out: Path = typer.Option(Path("baseline-imagenet"), help="Folder for results and report."),
+) -> None:
+    """ImageNet transfer: torchvision:ARCH:IMAGENET1K_V1 (cached weights only) with the linear or fine-tuning
+    protocol; method imagenet-ARCH-PROTOCOL."""
+    from baselines.others import imagenet_baseline
+
+    config = _eval_config(protocol, probe, seeds, device, batch_size, workers, epochs, lrs, max_batches, augment, amp)
+    results = imagenet_baseline(data, out, config, arch=arch, tasks=tasks, size=size)
+    _summary(results, out)
+
+
+@baseline_app.command("scratch")
+@friendly
+def scratch_command(
+    data: Path = _DATA, tasks: list[str] | None = _TASKS, arch: str = _ARCH, size: int = _SIZE, seeds: int = _SEEDS,
+    device: str = _DEVICE, batch_size: int = _BATCH, workers: int = _WORKERS, epochs: int = _EPOCHS,
+    lrs: str = _LRS, max_batches: int = _MAX_BATCHES, augment: bool = _AUGMENT, amp: bool = _AMP,
+    out: Path = typer.Option(Path("baseline-scratch"), help="Folder for results and report."),
+) -> None:
+    """Training from scratch: the fine-tuning protocol from torchvision:ARCH:none; method scratch-ARCH."""
+    from baselines.others import scratch_baseline
+
+    config = _eval_config("finetune", "svm", seeds, device, batch_size, workers, epochs, lrs, max_batches, augment,
+                          amp)
+    results = scratch_baseline(data, out, config, arch=arch, tasks=tasks, size=size)
+    _summary(results, out)
+
+
+@baseline_app.command("joint")
+@friendly
+def joint_command(
+    data: Path = _DATA,
+    tasks: list[str] | None = typer.Option(None, "--tasks", help="Target task(s) (repeatable); default: the "
+                                           "pool's evaluation tasks that are built."),
+    arch: str = typer.Option("resnet50", help="resnet50, densenet121, any torchvision model, or tiny (tests)."),
+    weights: str = typer.Option("imagenet", help="Backbone start: imagenet (cached weights), none, or a "
+                                "torchvision weights name."),
+    size: int = typer.Option(224, help="Input side in pixels."),
+    iterations: int = typer.Option(50_000, help="Training iterations in total."),
+    batch_size: int = typer.Option(64, help="Images per batch (tasks drawn uniformly, then images)."),
+    lr: float = typer.Option(1e-4, help="Learning rate γ of the backbone."),
+    tau: float = typer.Option(5.0, help="Head learning-rate factor τγ (heads at γ·τγ)."),
+    bn_adapt_batches: int = typer.Option(20, help="Batches for batch-norm adaptation before training (0: off)."),
+    seed: int = typer.Option(0, help="Seed of the heads, the data stream and the augmentation."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    workers: int = typer.Option(2, help="Loader processes decoding and augmenting images."),
+    out: Path = typer.Option(Path("baseline-joint"), help="Folder for results and report; the (resumable) "
+                             "training run goes to OUT/train."),
+) -> None:
+    """Joint training: multi-task training on every built task, targets included, then each target scored on its
+    test split with its own head (no transfer); method joint-ARCH."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from baselines.others import joint_baseline
+    from baselines.train import PretrainConfig
+    from dpbench.cli_support import console
+
+    config = PretrainConfig(arch=arch, weights=weights, input_size=size, lr=lr, tau=tau, iterations=iterations,
+                            batch_size=batch_size, bn_adapt_batches=bn_adapt_batches, seed=seed, device=device,
+                            workers=workers)
+    columns = (TextColumn("iterations"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        handle = bar.add_task("train", total=iterations)
+        results = joint_baseline(data, out, config, tasks, batch_size=batch_size,
+                                 progress=lambda done, total, record: bar.update(handle, completed=done))
+    _summary(results, out)
+
+
 def register(root: typer.Typer) -> None:
     """Entry point: attach this plug-in's commands to the ``dpbench`` CLI."""
     root.add_typer(app, name="baselines")
     root.command("pretrain")(pretrain_command)
+    root.add_typer(baseline_app, name="baseline")
