@@ -21,7 +21,7 @@ from dpbench.shards import (
     SplitEntry,
     TaskEntry,
     encode_sample,
-    load_manifest,
+    existing_manifest,
     shard_pattern,
     shuffle_order,
     tar_keys,
@@ -179,13 +179,8 @@ def _task_entry(task: Task, split: SplitManifest) -> TaskEntry:
 
 
 def _previous(root: Path, pool: Pool) -> Manifest | None:
-    if not (root / MANIFEST).exists():
-        return None
-    try:
-        old = load_manifest(root)
-    except DpbenchError:
-        return None  # unreadable: rebuilt from the shards' own keys
-    if old.pool != pool.name:
+    old = existing_manifest(root)  # an unreadable one is rebuilt from the shards' own keys
+    if old is not None and old.pool != pool.name:
         raise DpbenchError(f"{root} already holds pool {old.pool!r}; choose another --out for {pool.name!r}")
     return old
 

@@ -35,7 +35,7 @@ from dpbench import __version__
 from dpbench.errors import DpbenchError
 from dpbench.io import TMP_MARK, atomic_write_json, ensure_writable
 from dpbench.mirrors import ENV_MIRRORS, LOOPBACK, normalise_mirror, resolve_mirrors, stream_urls
-from dpbench.shards import MANIFEST, Manifest, file_problem, load_manifest, split_problem
+from dpbench.shards import MANIFEST, Manifest, existing_manifest, file_problem, load_manifest, split_problem
 
 SPLIT_FILE = "split.json"
 PARTIAL = f"{TMP_MARK}partial"
@@ -284,13 +284,8 @@ def _select(manifest: Manifest, tasks: list[str] | None, expected_pool: str | No
 
 
 def _previous(out: Path, source: Manifest) -> Manifest | None:
-    if not (out / MANIFEST).is_file():
-        return None
-    try:
-        old = load_manifest(out)
-    except DpbenchError:
-        return None  # unreadable: replaced by this download's manifest
-    if (old.pool, old.pool_version) != (source.pool, source.pool_version):
+    old = existing_manifest(out)  # an unreadable one is replaced by this download's manifest
+    if old is not None and (old.pool, old.pool_version) != (source.pool, source.pool_version):
         raise DpbenchError(f"{out} already holds pool {old.pool!r} version {old.pool_version}, the mirror serves "
                            f"{source.pool!r} version {source.pool_version}: choose another --out")
     return old

@@ -115,6 +115,16 @@ def load_manifest(root: Path) -> Manifest:
                            f"rebuild with dpbench build --out {root}") from exc
 
 
+def existing_manifest(root: Path) -> Manifest | None:
+    """The manifest already in ``root``, or None when there is none or it cannot be read (it gets replaced)."""
+    if not (root / MANIFEST).is_file():
+        return None
+    try:
+        return load_manifest(root)
+    except DpbenchError:
+        return None
+
+
 def shard_pattern(task: str, split: str) -> str:
     """Relative path pattern of a task split's shards (``%05d`` is the shard index)."""
     return f"{task}/{split}-%05d.tar"
