@@ -41,6 +41,7 @@ class BuildOptions:
     shard_size: int = 1000
     shuffle_seed: int = 0
     workers: int = 2
+    raw: Path | None = None  # raw-data root for real (non-synthetic) tasks
 
 
 @dataclass
@@ -52,6 +53,7 @@ class TaskReport:
     written: int = 0
     reused: int = 0
     seconds: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)  # raw items a converter left out, by reason
 
 
 @dataclass
@@ -59,18 +61,40 @@ class BuildReport:
     manifest: Manifest
     tasks: list[TaskReport] = field(default_factory=list)
     seconds: float = 0.0
+    missing: dict[str, str] = field(default_factory=dict)  # task → why it was not built (raw data absent)
 
 
-def task_source(task: Task) -> TaskSource:
-    """The sample provider of a task (the synthetic generator, or a raw-data converter)."""
+def task_source(task: Task, raw: Path | None = None) -> TaskSource:
+    """The sample provider of a task (the synthetic generator, or the converter of its raw data)."""
     if task.synthetic:
         from dpbench.synthetic.pool import SyntheticSource
 
         return SyntheticSource(task)
-    raise DpbenchError(
-        f"task {task.name} is built from its raw source ({task.source.id}), and this version has no "
-        "converter for it yet; build the embedded pool instead: dpbench build --pool synthetic"
-    )
+    if raw is None:
+        raise DpbenchError(
+            f"task {task.name} is built from its raw source ({task.source.id}): pass --raw DIR with the "
+            "downloaded data (see `dpbench sources list`), or build the embedded pool: dpbench build --pool synthetic"
+        )
+    from dpbench.convert import converter_for
+
+    return converter_for(task, raw)
+
+
+def raw_problem(task: Task, raw: Path | None) -> str | None:
+    """Why ``task`` cannot be built from ``raw`` (no converter, data absent), or None when it can."""
+    if task.synthetic:
+        return None
+    from dpbench.convert import converter_module, locate
+
+    if converter_module(task) is None:
+        return f"no converter for source {task.source.id}"
+    if raw is None:
+        return "no --raw folder given"
+    if locate(task, raw) is None:
+        how = "private data: see `dpbench sources list`" if task.availability == "private" else \
+            f"dpbench sources fetch {task.source.id} --to {raw}"
+        return f"raw data not in {raw / task.source.folder} ({how})"
+    return None
 
 
 def target_fractions(task: Task) -> dict[SplitName, float]:
@@ -84,7 +108,7 @@ def target_fractions(task: Task) -> dict[SplitName, float]:
 
 def split_task(task: Task, samples: list[Sample]) -> SplitManifest:
     """Split ``samples`` by the task's unit; stop if the result differs from the registry's pin."""
-    refs = [SampleRef(s.key, s.group, s.label) for s in samples]
+    refs = [SampleRef(s.key, s.group, s.label, s.split) for s in samples]
     try:
         split = grouped_split(task.name, task.split_unit, refs, target_fractions(task), task.n_classes)
     except ValueError as exc:
@@ -113,7 +137,7 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
     """Split and shard one task under ``root/<task>/``, reusing complete shards of an earlier run."""
     started = time.perf_counter()
     task = get_task(task_name)
-    source = task_source(task)
+    source = task_source(task, options.raw)
     samples = source.samples()
     split = split_task(task, samples)
     folder = root / task.name
@@ -121,7 +145,9 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
     remove_stale_temps(folder)
     atomic_write_json(folder / "split.json", split.model_dump(mode="json"))
     by_key = {s.key: s for s in samples}
-    report = TaskReport(entry=_task_entry(task, split), shards=[])
+    report = TaskReport(entry=_task_entry(task, split), shards=[], skipped=dict(getattr(source, "skipped", {})))
+    prepare = getattr(source, "prepare", None)  # converters decode each raw file once per shard
+    chunk_of: dict[str, list[str]] = {}
 
     def make_sample(key: str) -> dict[str, object]:
         sample = by_key[key]
@@ -129,13 +155,17 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
             "task": task.name, "key": key, "label": sample.label, "class_name": task.class_names[sample.label],
             "group": sample.group, "split": split.samples[key], "source": sample.source,
             "coords": list(sample.coords) if sample.coords else None, "um_per_px": sample.um_per_px,
-            "licence": task.licence, "synthetic": task.synthetic,
+            "licence": task.licence, "source_id": task.source.id, "redistributable": task.redistributable,
+            "synthetic": task.synthetic,
         }
+        if key in chunk_of and prepare is not None:
+            prepare([by_key[k] for k in chunk_of[key]])
         return encode_sample(key, source.image(sample), source.image_ext, sample.label, record)
 
     for name in SPLITS:
         keys = shuffle_order((k for k, s in split.samples.items() if s == name), options.shuffle_seed)
         chunks = [keys[i:i + options.shard_size] for i in range(0, len(keys), options.shard_size)]
+        chunk_of.update({chunk[0]: chunk for chunk in chunks})
         pattern = shard_pattern(task.name, name)
         todo = []
         for index, chunk in enumerate(chunks):
@@ -202,8 +232,12 @@ def build_pool(pool: Pool, root: Path, only: list[str] | None = None, options: B
     if options.shard_size < 1:
         raise DpbenchError("--shard-size must be at least 1")
     tasks = pool_tasks(pool, only)
-    for task in tasks:
-        task_source(task)  # fail before writing anything if a task cannot be built here
+    missing = {t.name: why for t in tasks if (why := raw_problem(t, options.raw))}
+    if missing and (only or len(missing) == len(tasks)):
+        name, why = next(iter(missing.items()))
+        more = f" (and {len(missing) - 1} more task(s))" if len(missing) > 1 else ""
+        raise DpbenchError(f"cannot build {name}: {why}{more}")
+    tasks = [t for t in tasks if t.name not in missing]
     ensure_writable(root)
     started = time.perf_counter()
     old = _previous(root, pool)
@@ -240,7 +274,7 @@ def build_pool(pool: Pool, root: Path, only: list[str] | None = None, options: B
     manifest = _merge(pool, old, [reports[t.name] for t in tasks])
     atomic_write_json(root / MANIFEST, manifest.model_dump(mode="json"))
     return BuildReport(manifest=manifest, tasks=[reports[t.name] for t in tasks],
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, missing=missing)
 
 
 def _merge(pool: Pool, old: Manifest | None, reports: list[TaskReport]) -> Manifest:

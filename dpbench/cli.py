@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dpbench import __version__
+from dpbench.errors import DpbenchError
 from dpbench.cli_support import console, fail, friendly
 from dpbench.commands.check_encoder import check_encoder_command
 from dpbench.commands.distribute import download_command, publish_command
@@ -105,18 +106,29 @@ def build(
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks of the pool (repeatable)."),
     shard_size: int = typer.Option(1000, help="Samples per shard."),
     workers: int = typer.Option(2, help="Tasks built in parallel (processes)."),
+    raw: Path | None = typer.Option(None, help="Raw-data root for real pools (one folder per source, "
+                                    "see `dpbench sources list`); absent sources are reported and skipped."),
+    licence_allow: list[str] | None = typer.Option(
+        None, "--licence-allow", help="Only tasks under these licences, e.g. CC0-1.0,CC-BY-4.0 (repeatable)."),
 ) -> None:
     """Split a pool by patient/slide and write webdataset shards plus manifest.json (resumable)."""
     from dpbench.build import BuildOptions, build_pool
+    from dpbench.tasks.registry import licence_filter, pool_tasks
 
     chosen = get_pool(pool)
+    if raw is not None and not raw.is_dir():
+        raise DpbenchError(f"--raw {raw} is not a folder; point it at the folder holding the raw sources")
+    if licence_allow:
+        kept = licence_filter(pool_tasks(chosen, tasks), licence_allow)
+        if not kept:
+            raise DpbenchError(f"no task of pool {pool} is under {', '.join(licence_allow)}; "
+                               "see `dpbench tasks --pool` for the licences")
+        tasks = [t.name for t in kept]
     if chosen.synthetic:
         console.print("[bold yellow]SYNTHETIC pool[/]: procedurally generated images, not real data.")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        from dpbench.tasks.registry import pool_tasks
-
         selected = pool_tasks(chosen, tasks)
         n_images = sum(t.sizes.images for t in selected)
         bar_tasks = progress.add_task("tasks", total=len(selected), rate="")
@@ -131,7 +143,7 @@ def build(
             elapsed = max(progress.get_time() - started, 1e-6)
             progress.update(bar_images, rate=f"{done / elapsed:,.0f} img/s, {shards[0]} shards")
 
-        report = build_pool(chosen, out, tasks, BuildOptions(shard_size=shard_size, workers=workers),
+        report = build_pool(chosen, out, tasks, BuildOptions(shard_size=shard_size, workers=workers, raw=raw),
                             progress=on_progress, on_task=lambda _r: progress.advance(bar_tasks))
     _summary(report, out)
 
@@ -152,7 +164,11 @@ def _summary(report: BuildReport, out: Path) -> None:
     n_images = sum(sum(s.images for s in r.entry.splits.values()) for r in report.tasks)
     console.print(f"{len(report.tasks)} tasks, {n_images:,} images, {len(manifest.shards)} shards "
                   f"in {report.seconds:.1f} s; manifest: {out / 'manifest.json'}")
+    for name, why in report.missing.items():
+        console.print(f"[yellow]not built:[/] {name}: {why}")
     for r in report.tasks:
+        for reason, count in sorted(r.skipped.items()):
+            console.print(f"[yellow]skipped:[/] {r.entry.name}: {count} raw item(s): {reason}")
         if r.entry.missing_classes:
             console.print(f"[yellow]note:[/] {r.entry.name} lacks classes {r.entry.missing_classes} "
                           "(the data do not allow every class in every split)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from dpbench.tasks.models import Task
+from dpbench.tasks.models import SplitName, Task
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Sample:
     source: str
     coords: tuple[int, int, int, int] | None = None  # x, y, width, height in the source image
     um_per_px: float | None = None
+    split: SplitName | None = None  # an official split the source prescribes (e.g. a published test set)
 
 
 class TaskSource(Protocol):

@@ -24,6 +24,7 @@ class SampleRef:
     key: str
     group: str
     label: int
+    fixed: SplitName | None = None  # a split prescribed by the source (official lists, published test sets)
 
 
 class SplitManifest(BaseModel):
@@ -72,16 +73,23 @@ def grouped_split(
 ) -> SplitManifest:
     """Assign every group to one split, approaching ``fractions`` of images per class.
 
-    Two phases: first each split receives, for each class it lacks, the smallest unassigned group
-    holding that class (train first, then test, then val); then the remaining groups, largest first,
-    go to the split whose per-class image deficit they reduce most.
+    Groups whose samples carry a ``fixed`` split go there first, and a split named by any fixed sample is
+    closed to the other groups (a published test set stays exactly as published). Then two phases: each
+    open split receives, for each class it lacks, the smallest unassigned group holding that class (train
+    first, then test, then val); then the remaining groups, largest first, go to the open split whose
+    per-class image deficit they reduce most.
     """
     refs = list(samples)
     if not refs:
         raise ValueError(f"task {task}: no samples to split")
     sample_group: dict[str, str] = {}
     per_group: dict[str, list[int]] = {}
+    fixed: dict[str, SplitName] = {}
     for ref in refs:
+        if ref.fixed is not None:
+            if fixed.setdefault(ref.group, ref.fixed) != ref.fixed:
+                raise ValueError(f"task {task}: group {ref.group!r} is prescribed to both "
+                                 f"{fixed[ref.group]} and {ref.fixed}")
         if ref.key in sample_group:
             raise ValueError(f"task {task}: duplicate sample key {ref.key!r}")
         if not 0 <= ref.label < n_classes:
@@ -103,6 +111,16 @@ def grouped_split(
 
     # Largest first; ties broken by a seeded hash, never by input order.
     order = sorted(per_group, key=lambda g: (-sum(per_group[g]), _tiebreak(seed, g)))
+    for group in order:
+        if group in fixed:
+            if fixed[group] not in target:
+                raise ValueError(f"task {task}: group {group!r} is prescribed to {fixed[group]}, "
+                                 "a split the task does not have")
+            place(group, fixed[group])
+    closed = set(fixed.values())
+    active = [s for s in active if s not in closed]
+    if not active and len(assigned) < len(per_group):
+        raise ValueError(f"task {task}: every split is prescribed by the source but some groups are not")
     coverage_order = [s for s in ("train", "test", "val") if s in active]
     for k in range(n_classes):
         for split in coverage_order:
@@ -124,8 +142,7 @@ def grouped_split(
         place(group, best)
 
     sample_split = {key: assigned[group] for key, group in sample_group.items()}
-    missing = {s: [k for k in range(n_classes) if s in current and current[s][k] == 0 and total_per_class[k]]
-               for s in active}
+    missing = {s: [k for k in range(n_classes) if current[s][k] == 0 and total_per_class[k]] for s in current}
     digest = split_hash(task, unit, assigned, sample_split)
     return SplitManifest(
         task=task, unit=unit, seed=seed, groups=dict(sorted(assigned.items())),

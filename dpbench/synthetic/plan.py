@@ -44,7 +44,7 @@ class SyntheticPlan:
 def _sizes(paper: Task) -> tuple[int, int]:
     """(images, latent groups): the paper's sizes shrunk so the whole pool builds in seconds."""
     images = max(round(110 * (paper.sizes.images / 882) ** 0.25), 36 * paper.n_classes)
-    groups = min(max(round(paper.sizes.groups ** 0.6), 10), images // 8)
+    groups = min(max(round((paper.sizes.groups or paper.sizes.images) ** 0.6), 10), images // 8)
     return images, groups
 
 

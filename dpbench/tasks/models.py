@@ -52,8 +52,29 @@ REDISTRIBUTABLE: frozenset[str] = frozenset(
 _STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class RawFile(BaseModel):
+    """One file of a raw download: pinned URL(s) and, where known, its checksum and size."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="file name under the fetch folder")
+    urls: tuple[str, ...] = Field(min_length=1, description="the official URL first, then mirrors")
+    md5: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    bytes: int | None = Field(default=None, gt=0)
+    extract: bool = Field(default=True, description="unpack the archive after download")
+
+    @field_validator("urls")
+    @classmethod
+    def _secure(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"raw-file URL must be http(s): {url}")
+        return value
+
+
 class Source(BaseModel):
-    """A raw dataset as published: where it lives, who may use it, how to cite it."""
+    """A raw dataset as published: where it lives, who may use it, how to cite it, how to get it."""
 
     model_config = _STRICT
 
@@ -64,6 +85,17 @@ class Source(BaseModel):
     licence: Licence
     citation: str = Field(description="BibTeX entry")
     notes: str = ""
+    size: str = Field(default="", description="download size as published, e.g. '11.7 GB' ('' when unknown)")
+    raw_dir: str = Field(default="", pattern=r"^([A-Za-z0-9_.\-]+)?$",
+                         description="folder under `--raw DIR` that holds this source ('' = the source id)")
+    downloads: tuple[RawFile, ...] = Field(default=(), description="files `dpbench sources fetch` may download")
+    manual: str = Field(default="", description="how to obtain the data by hand, when it cannot be fetched")
+    deviations: tuple[str, ...] = Field(default=(), description="where dpbench departs from the paper, and why")
+
+    @property
+    def folder(self) -> str:
+        """Folder name of this source under a raw-data root."""
+        return self.raw_dir or self.id
 
     @field_validator("citation")
     @classmethod
@@ -84,10 +116,12 @@ class SplitCount(BaseModel):
     model_config = _STRICT
 
     images: int = Field(ge=0)
-    groups: int = Field(ge=0)
+    groups: int | None = Field(ge=0, description="None where the source does not publish it")
 
     @model_validator(mode="after")
     def _consistent(self) -> SplitCount:
+        if self.groups is None:
+            return self
         if (self.images == 0) != (self.groups == 0) or self.groups > self.images:
             raise ValueError(f"inconsistent split count {self.images} images / {self.groups} groups")
         return self
@@ -111,8 +145,10 @@ class SplitSizes(BaseModel):
         return self.train.images + self.val.images + self.test.images
 
     @property
-    def groups(self) -> int:
-        return self.train.groups + self.val.groups + self.test.groups
+    def groups(self) -> int | None:
+        """Total groups, or None when a split's count is not published."""
+        counts = [self.train.groups, self.val.groups, self.test.groups]
+        return None if None in counts else sum(c or 0 for c in counts)
 
     def fractions(self) -> dict[SplitName, float]:
         """Image fraction per split, the target of the grouped splitter."""

@@ -88,6 +88,11 @@ def pools() -> dict[str, Pool]:
     if external:
         defined.append(Pool(name="external", tasks=external,
                             description="Tasks the paper kept aside for final evaluation (BreakHis)."))
+    public2026 = tuple(t.name for t in tasks if not t.synthetic and t.role == "extra")
+    if public2026:
+        defined.append(Pool(name="public2026", tasks=public2026,
+                            description="Modern public datasets (2018-2026) with official or patient-level "
+                                        "splits, converted locally from their own downloads."))
     return {p.name: p for p in defined}
 
 
@@ -110,6 +115,22 @@ def pool_tasks(pool: Pool, only: list[str] | None = None) -> list[Task]:
         raise RegistryError(f"task(s) {', '.join(outside)} not in pool {pool.name!r}; "
                             f"see `dpbench tasks --pool {pool.name}`")
     return [t for t in tasks if t.name in wanted]
+
+
+def licence_filter(tasks: list[Task], allow: list[str] | None) -> list[Task]:
+    """The tasks whose licence is in ``allow`` (all of them when ``allow`` is empty); names are checked."""
+    if not allow:
+        return tasks
+    from typing import get_args
+
+    from dpbench.tasks.models import Licence
+
+    known = set(get_args(Licence))
+    wanted = {a.strip() for item in allow for a in item.split(",") if a.strip()}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise RegistryError(f"unknown licence(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
+    return [t for t in tasks if t.licence in wanted]
 
 
 def pool_version(pool: Pool, split_hashes: dict[str, str | None] | None = None) -> str:

@@ -1,0 +1,136 @@
+"""The converter base class: a ``TaskSource`` that lists a raw dataset's samples and crops them lazily.
+
+A converter knows one raw layout. ``scan`` yields :class:`~dpbench.samples.Sample` records whose ``source``
+is the raw file (relative to the source folder) and whose ``coords`` are the crop in that file's level-0
+pixels; pixels are read only when a shard is written. Bad raw input raises :class:`RawDataError` naming the
+file, or is skipped with a reason that is logged and counted, never silently mislabelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dpbench.errors import DpbenchError
+from dpbench.samples import Sample
+from dpbench.tasks.models import Task
+
+log = logging.getLogger("dpbench.convert")
+
+
+class RawDataError(DpbenchError):
+    """Raw data that cannot be converted; the message names the file and the fix."""
+
+
+def seeded_rng(*parts: object) -> np.random.Generator:
+    """A generator seeded by a stable hash of ``parts`` (never Python's salted ``hash``)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """Deterministic PNG bytes of an RGB (or grey) uint8 array, with no metadata."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+class Converter:
+    """Base of every raw-source converter (subclasses implement :meth:`scan`).
+
+    ``root`` is the source's folder under the raw-data root. ``resize_to`` (pixels) rescales every crop to a
+    square of that side after extraction (e.g. Camelyon16's 768 px tiles stored at 384 px).
+    """
+
+    image_ext = "png"
+    resize_to: int | None = None
+
+    def __init__(self, task: Task, root: Path) -> None:
+        self.task = task
+        self.root = root
+        self.skipped: Counter[str] = Counter()
+        self._samples: list[Sample] | None = None
+        self._ready: dict[str, bytes] = {}
+
+    # -- to implement -------------------------------------------------------------------------------------
+    def scan(self) -> Iterable[Sample]:
+        """Every sample of the task from the raw layout under ``self.root``."""
+        raise NotImplementedError
+
+    # -- shared machinery -----------------------------------------------------------------------------------
+    def samples(self) -> list[Sample]:
+        """The scanned samples sorted by key (checked: unique keys, labels in range, at least one)."""
+        if self._samples is None:
+            found = sorted(self.scan(), key=lambda s: s.key)
+            seen: set[str] = set()
+            for sample in found:
+                if sample.key in seen:
+                    raise RawDataError(f"{self.task.name}: two samples share the key {sample.key!r} "
+                                       f"({sample.source}); the raw folder holds duplicated files")
+                seen.add(sample.key)
+                if not 0 <= sample.label < self.task.n_classes:
+                    raise RawDataError(f"{self.task.name}: label {sample.label} of {sample.source} is outside "
+                                       f"0..{self.task.n_classes - 1}")
+            if not found:
+                raise RawDataError(f"{self.task.name}: no samples found under {self.root}; check that it holds "
+                                   f"the {self.task.source.title} layout (see `dpbench sources list`)")
+            for reason, count in sorted(self.skipped.items()):
+                log.warning("%s: skipped %d item(s): %s", self.task.name, count, reason)
+            self._samples = found
+        return self._samples
+
+    def skip(self, reason: str, path: Path | str) -> None:
+        """Record that ``path`` was left out, and why (logged once per reason with a count)."""
+        self.skipped[reason] += 1
+        log.info("%s: skipping %s: %s", self.task.name, path, reason)
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the source folder, with forward slashes (the sample's provenance)."""
+        return path.relative_to(self.root).as_posix()
+
+    def read(self, rel: str) -> np.ndarray:
+        """The RGB uint8 pixels of raw file ``rel`` (subclasses override for slides or arrays)."""
+        from dpbench.convert.imaging import read_rgb
+
+        return read_rgb(self.root / rel)
+
+    def crop(self, pixels: np.ndarray, sample: Sample) -> np.ndarray:
+        """The sample's region of ``pixels`` (the whole image when it has no coords)."""
+        if sample.coords is None:
+            return pixels
+        x, y, w, h = sample.coords
+        if x < 0 or y < 0 or y + h > pixels.shape[0] or x + w > pixels.shape[1]:
+            raise RawDataError(f"{self.task.name}: crop {sample.coords} of {sample.source} falls outside the "
+                               f"{pixels.shape[1]}x{pixels.shape[0]} image; the raw file changed since the scan")
+        return pixels[y:y + h, x:x + w]
+
+    def finish(self, pixels: np.ndarray) -> bytes:
+        """Resize (when ``resize_to`` is set) and encode a crop."""
+        if self.resize_to and pixels.shape[:2] != (self.resize_to, self.resize_to):
+            image = Image.fromarray(pixels).resize((self.resize_to, self.resize_to), Image.Resampling.LANCZOS)
+            pixels = np.asarray(image)
+        return encode_png(pixels)
+
+    def prepare(self, batch: list[Sample]) -> None:
+        """Decode each raw file of ``batch`` once and keep the batch's encoded crops until they are taken."""
+        by_file: dict[str, list[Sample]] = {}
+        for sample in batch:
+            by_file.setdefault(sample.source, []).append(sample)
+        for rel, members in by_file.items():
+            pixels = self.read(rel)
+            for sample in members:
+                self._ready[sample.key] = self.finish(self.crop(pixels, sample))
+
+    def image(self, sample: Sample) -> bytes:
+        """Encoded image of ``sample`` (prepared in a batch, or read now)."""
+        ready = self._ready.pop(sample.key, None)
+        if ready is not None:
+            return ready
+        return self.finish(self.crop(self.read(sample.source), sample))

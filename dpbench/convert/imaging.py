@@ -1,0 +1,140 @@
+"""Pixel helpers shared by converters: reading raw images, tiling, area fractions, shifted windows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from dpbench.convert.base import RawDataError
+
+Image.MAX_IMAGE_PIXELS = None  # raw pathology frames are large by design
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """RGB uint8 pixels of an image file (PNG, BMP, JPEG, TIFF; TIFF codecs Pillow lacks go to tifffile)."""
+    if not path.is_file():
+        raise RawDataError(f"missing raw file {path}; re-extract the source archive")
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            return _read_tiff(path, exc)
+        raise RawDataError(f"cannot decode {path} ({exc}); the file is corrupt or not an image: "
+                           "re-download it") from exc
+
+
+def _read_tiff(path: Path, first: Exception) -> np.ndarray:
+    import tifffile
+
+    try:
+        pixels = np.asarray(tifffile.imread(path, level=0) if _is_pyramid(path) else tifffile.imread(path))
+    except Exception as exc:
+        raise RawDataError(f"cannot decode {path} ({first}; tifffile: {exc}); re-download it") from exc
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] < 3:
+        raise RawDataError(f"{path} is not an 8-bit RGB image (shape {pixels.shape}, {pixels.dtype})")
+    return np.ascontiguousarray(pixels[..., :3])
+
+
+def _is_pyramid(path: Path) -> bool:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return len(tif.series[0].levels) > 1
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A boolean mask from an annotation image (any non-zero pixel of its first channel is foreground)."""
+    if not path.is_file():
+        raise RawDataError(f"missing annotation mask {path}; re-extract the source archive")
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise RawDataError(f"cannot decode annotation mask {path} ({exc}); re-download it") from exc
+    return (pixels[..., 0] if pixels.ndim == 3 else pixels) > 0
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image without decoding its pixels."""
+    if not path.is_file():
+        raise RawDataError(f"missing raw file {path}; re-extract the source archive")
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise RawDataError(f"cannot read {path} ({exc}); the file is corrupt or not an image") from exc
+
+
+def positions(length: int, size: int, stride: int) -> list[int]:
+    """Window starts along one axis: every ``stride`` pixels while the window fits (none if it never fits)."""
+    if size > length:
+        return []
+    return list(range(0, length - size + 1, stride))
+
+
+def grid(width: int, height: int, size: int, stride: int | None = None) -> Iterator[tuple[int, int]]:
+    """Top-left corners of ``size``-pixel windows tiling a ``width``x``height`` image, row by row.
+
+    ``stride`` defaults to ``size`` (no overlap); the paper's "overlap" ``o`` is ``stride = size - o``.
+    """
+    step = stride or size
+    for y in positions(height, size, step):
+        for x in positions(width, size, step):
+            yield x, y
+
+
+def area_fractions(mask: np.ndarray, corners: list[tuple[int, int]], size: int) -> np.ndarray:
+    """Foreground fraction of each ``size``-pixel window of ``mask`` (via a summed-area table)."""
+    table = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    xs = np.array([c[0] for c in corners], dtype=np.int64)
+    ys = np.array([c[1] for c in corners], dtype=np.int64)
+    total = table[ys + size, xs + size] - table[ys, xs + size] - table[ys + size, xs] + table[ys, xs]
+    return np.asarray(total / float(size * size))
+
+
+def centred_window(cx: float, cy: float, size: int, width: int, height: int) -> tuple[int, int] | None:
+    """Top-left corner of a ``size`` window centred on (cx, cy), moved inside the image; None if it cannot fit."""
+    if size > width or size > height:
+        return None
+    x = int(round(cx - size / 2))
+    y = int(round(cy - size / 2))
+    return min(max(x, 0), width - size), min(max(y, 0), height - size)
+
+
+def shifted_windows(rng: np.random.Generator, cx: float, cy: float, size: int, n: int, width: int, height: int,
+                    max_shift: float | None = None) -> list[tuple[int, int]]:
+    """``n`` windows around (cx, cy), each shifted uniformly by up to ``max_shift`` px (default: a quarter
+    of the window) so that the point stays inside the window; windows are kept inside the image."""
+    shift = size / 4 if max_shift is None else max_shift
+    out = []
+    for dx, dy in rng.uniform(-shift, shift, size=(n, 2)):
+        corner = centred_window(cx + dx, cy + dy, size, width, height)
+        if corner is not None:
+            out.append(corner)
+    return out
+
+
+def points_in(points: np.ndarray, x: int, y: int, size: int) -> bool:
+    """Whether any (x, y) point of the (N, 2) array falls inside the window at (x, y)."""
+    if len(points) == 0:
+        return False
+    inside = (points[:, 0] >= x) & (points[:, 0] < x + size) & (points[:, 1] >= y) & (points[:, 1] < y + size)
+    return bool(inside.any())
+
+
+def polygon_mask(polygons: list[np.ndarray], width: int, height: int, scale: float = 1.0) -> np.ndarray:
+    """Rasterise (N, 2) x/y polygons (level-0 pixels, multiplied by ``scale``) into a boolean mask."""
+    from PIL import ImageDraw
+
+    canvas = Image.new("1", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    for polygon in polygons:
+        if len(polygon) >= 3:
+            draw.polygon([(float(px) * scale, float(py) * scale) for px, py in polygon], fill=1)
+    return np.asarray(canvas, dtype=bool)
