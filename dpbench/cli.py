@@ -12,12 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dpbench import __version__
-from dpbench.errors import DpbenchError
 from dpbench.cli_support import console, fail, friendly
 from dpbench.commands.check_encoder import check_encoder_command
 from dpbench.commands.distribute import download_command, publish_command
 from dpbench.commands.evaluate import eval_command
 from dpbench.commands.rank import rank
+from dpbench.errors import DpbenchError
 from dpbench.tasks.models import Task
 from dpbench.tasks.registry import all_tasks, get_pool, get_task, pool_version, pools
 

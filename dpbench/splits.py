@@ -86,10 +86,9 @@ def grouped_split(
     per_group: dict[str, list[int]] = {}
     fixed: dict[str, SplitName] = {}
     for ref in refs:
-        if ref.fixed is not None:
-            if fixed.setdefault(ref.group, ref.fixed) != ref.fixed:
-                raise ValueError(f"task {task}: group {ref.group!r} is prescribed to both "
-                                 f"{fixed[ref.group]} and {ref.fixed}")
+        if ref.fixed is not None and fixed.setdefault(ref.group, ref.fixed) != ref.fixed:
+            raise ValueError(f"task {task}: group {ref.group!r} is prescribed to both "
+                             f"{fixed[ref.group]} and {ref.fixed}")
         if ref.key in sample_group:
             raise ValueError(f"task {task}: duplicate sample key {ref.key!r}")
         if not 0 <= ref.label < n_classes:

@@ -102,8 +102,8 @@ def centred_window(cx: float, cy: float, size: int, width: int, height: int) -> 
     """Top-left corner of a ``size`` window centred on (cx, cy), moved inside the image; None if it cannot fit."""
     if size > width or size > height:
         return None
-    x = int(round(cx - size / 2))
-    y = int(round(cy - size / 2))
+    x = round(cx - size / 2)
+    y = round(cy - size / 2)
     return min(max(x, 0), width - size), min(max(y, 0), height - size)
 
 
