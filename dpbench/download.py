@@ -14,10 +14,7 @@ verification is deleted. Files that already verify in ``out`` are never fetched 
 from __future__ import annotations
 
 import functools
-import http.client
 import os
-import re
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -27,19 +24,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import TypeVar
 
 from pydantic import ValidationError
 
-from dpbench import __version__
 from dpbench.errors import DpbenchError
 from dpbench.io import TMP_MARK, atomic_write_json, ensure_writable
-from dpbench.mirrors import ENV_MIRRORS, LOOPBACK, normalise_mirror, resolve_mirrors, stream_urls
+from dpbench.mirrors import ENV_MIRRORS, normalise_mirror, resolve_mirrors, stream_urls
 from dpbench.shards import MANIFEST, Manifest, existing_manifest, file_problem, load_manifest, split_problem
+from dpbench.transfer import AllFailed, Cancelled, Failure, Run, open_url, transfer, try_mirrors
 
 SPLIT_FILE = "split.json"
 PARTIAL = f"{TMP_MARK}partial"
-_CHUNK = 1 << 16
+CHUNK = 1 << 16
 
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
@@ -63,42 +60,6 @@ class DownloadReport:
         return dict(Counter(self.mirror_of[f] for f in self.fetched))
 
 
-class _Failure(Exception):
-    """A failed attempt; ``permanent``: do not retry this mirror; ``restart``: drop the partial file."""
-
-    def __init__(self, message: str, *, permanent: bool = False, restart: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.restart = restart
-
-
-class _AllFailed(Exception):
-    pass
-
-
-class _Cancelled(Exception):
-    pass
-
-
-@dataclass
-class _Run:
-    """Settings and thread-safe counters of one download."""
-
-    retries: int
-    backoff: float
-    timeout: float
-    progress: Progress | None
-    received: int = 0
-    failed: int = 0
-    cancel: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, received: int = 0, failed: int = 0) -> None:
-        with self.lock:
-            self.received += received
-            self.failed += failed
-
-
 @dataclass(frozen=True)
 class _Job:
     rel: str
@@ -113,99 +74,6 @@ class _Outcome:
     error: str | None = None
 
 
-def _open(url: str, offset: int, timeout: float) -> tuple[IO[bytes], int, int | None]:
-    """(body, offset it starts at, its length if known), asking for the bytes from ``offset`` on."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "file":
-        path = Path(urllib.request.url2pathname(parts.path))
-        try:
-            handle = path.open("rb")
-        except FileNotFoundError as exc:
-            raise _Failure(f"{path} not found", permanent=True) from exc
-        size = os.fstat(handle.fileno()).st_size
-        start = offset if offset <= size else 0
-        handle.seek(start)
-        return handle, start, size - start
-    headers = {"User-Agent": f"dpbench/{__version__}"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    proxies: dict[str, str] | None = {} if parts.hostname in LOOPBACK else None
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies))
-    try:
-        response: http.client.HTTPResponse = opener.open(urllib.request.Request(url, headers=headers),
-                                                          timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code == 416:
-            raise _Failure("HTTP 416 range not satisfiable", restart=True) from exc
-        raise _Failure(f"HTTP {exc.code} {exc.reason}", permanent=exc.code in (401, 403, 404, 410)) from exc
-    length_header = response.headers.get("Content-Length", "")
-    length = int(length_header) if length_header.isdigit() else None
-    if response.status == 206:
-        match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-        if not match or int(match[1]) != offset:
-            response.close()
-            raise _Failure(f"bad Content-Range for a request from byte {offset}", restart=True)
-        return response, offset, length
-    return response, 0, length  # 200: the server ignored Range, start again from zero
-
-
-def _describe(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError) or (isinstance(exc, urllib.error.URLError)
-                                         and isinstance(exc.reason, TimeoutError)):
-        return f"timed out after {timeout:g}s"
-    if isinstance(exc, http.client.IncompleteRead):
-        return "connection closed before the end of the file"
-    if isinstance(exc, urllib.error.URLError):
-        return f"cannot connect ({exc.reason})"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _try_mirrors(mirrors: list[str], run: _Run, attempt: Callable[[str], T]) -> T:
-    """``attempt(mirror)`` with retries and exponential backoff per mirror, failing over in order."""
-    last = "no mirror given"
-    for mirror in mirrors:
-        for number in range(run.retries + 1):
-            if run.cancel.is_set():
-                raise _Cancelled
-            try:
-                return attempt(mirror)
-            except _Failure as exc:
-                last, permanent = f"{mirror}: {exc}", exc.permanent
-            except (OSError, http.client.HTTPException) as exc:
-                last, permanent = f"{mirror}: {_describe(exc, run.timeout)}", False
-            run.add(failed=1)
-            if permanent:
-                break
-            if number < run.retries:
-                run.cancel.wait(run.backoff * 2 ** number)
-    raise _AllFailed(last)
-
-
-def _transfer(url: str, tmp: Path, size: int | None, name: str, run: _Run) -> None:
-    """Fetch ``url`` into ``tmp``, resuming from the bytes already there when ``size`` is known."""
-    offset = tmp.stat().st_size if size is not None and tmp.is_file() else 0
-    if size is not None and offset == size:
-        return  # complete from an interrupted run: just verify it
-    offset = offset if size is not None and offset < size else 0
-    body, start, length = _open(url, offset, run.timeout)
-    total = size if size is not None else start + (length or 0)
-    done = start
-    with body, tmp.open("ab" if start else "wb") as handle:
-        while chunk := body.read(_CHUNK):
-            if run.cancel.is_set():
-                raise _Cancelled
-            handle.write(chunk)
-            done += len(chunk)
-            run.add(received=len(chunk))
-            if run.progress:
-                run.progress(name, done, total)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if length is not None and done < start + length:
-        raise _Failure(f"connection closed after {done} of {start + length} bytes")
-
-
 def _jobs(manifest: Manifest, names: list[str]) -> list[_Job]:
     jobs: list[_Job] = []
     for name in names:
@@ -215,7 +83,7 @@ def _jobs(manifest: Manifest, names: list[str]) -> list[_Job]:
     return jobs
 
 
-def _run_job(job: _Job, out: Path, mirrors: list[str], run: _Run) -> _Outcome:
+def _run_job(job: _Job, out: Path, mirrors: list[str], run: Run) -> _Outcome:
     """Reuse ``job``'s file if it verifies, else fetch it from the first mirror that delivers a verified copy."""
     final = out / job.rel
     if run.cancel.is_set():
@@ -231,11 +99,11 @@ def _run_job(job: _Job, out: Path, mirrors: list[str], run: _Run) -> _Outcome:
 
     def attempt(mirror: str) -> str:
         try:
-            _transfer(mirror + urllib.parse.quote(job.rel), tmp, job.size, job.rel, run)
+            transfer(mirror + urllib.parse.quote(job.rel), tmp, job.size, job.rel, run)
             problem = job.check(tmp)
             if problem:
-                raise _Failure(problem, restart=True)
-        except _Failure as exc:
+                raise Failure(problem, restart=True)
+        except Failure as exc:
             if exc.restart:
                 tmp.unlink(missing_ok=True)
             raise
@@ -243,27 +111,27 @@ def _run_job(job: _Job, out: Path, mirrors: list[str], run: _Run) -> _Outcome:
         return mirror
 
     try:
-        return _Outcome(job.rel, mirror=_try_mirrors(mirrors, run, attempt))
-    except _AllFailed as exc:
+        return _Outcome(job.rel, mirror=try_mirrors(mirrors, run, attempt))
+    except AllFailed as exc:
         return _Outcome(job.rel, error=str(exc))
-    except _Cancelled:
+    except Cancelled:
         return _Outcome(job.rel, error="cancelled")
 
 
-def _fetch_manifest(mirrors: list[str], run: _Run) -> tuple[Manifest, str]:
+def _fetch_manifest(mirrors: list[str], run: Run) -> tuple[Manifest, str]:
     def attempt(mirror: str) -> tuple[Manifest, str]:
-        body, _, _ = _open(mirror + MANIFEST, 0, run.timeout)
+        body, _, _ = open_url(mirror + MANIFEST, 0, run.timeout)
         with body:
             data = body.read()
         run.add(received=len(data))
         try:
             return Manifest.model_validate_json(data), mirror
         except (ValidationError, ValueError) as exc:
-            raise _Failure(f"{MANIFEST} is not a valid dpbench manifest", permanent=True) from exc
+            raise Failure(f"{MANIFEST} is not a valid dpbench manifest", permanent=True) from exc
 
     try:
-        return _try_mirrors(mirrors, run, attempt)
-    except _AllFailed as exc:
+        return try_mirrors(mirrors, run, attempt)
+    except AllFailed as exc:
         raise DpbenchError(f"no mirror served a valid {MANIFEST} (tried {', '.join(mirrors)}; last error: {exc}); "
                            "check the network or pass another --mirror URL (or use --offline on a downloaded "
                            "folder)") from exc
@@ -347,7 +215,7 @@ def download_pool(out: Path, mirrors: list[str], tasks: list[str] | None = None,
     if not bases:
         raise DpbenchError(f"no mirror to download from: pass --mirror URL or set {ENV_MIRRORS}")
     ensure_writable(out)
-    run = _Run(retries=retries, backoff=backoff, timeout=timeout, progress=progress)
+    run = Run(retries=retries, backoff=backoff, timeout=timeout, progress=progress)
     source, served_by = _fetch_manifest(bases, run)
     names = _select(source, tasks, expected_pool, f"the mirror {served_by}")
     old = _previous(out, source)
