@@ -17,6 +17,7 @@ from dpbench.commands.check_encoder import check_encoder_command
 from dpbench.commands.distribute import download_command, publish_command
 from dpbench.commands.evaluate import eval_command
 from dpbench.commands.rank import rank
+from dpbench.commands.sources import sources_app
 from dpbench.errors import DpbenchError
 from dpbench.tasks.models import Task
 from dpbench.tasks.registry import all_tasks, get_pool, get_task, pool_version, pools
@@ -28,6 +29,7 @@ app = typer.Typer(help="dpbench: benchmark digital-pathology encoders on grouped
                   no_args_is_help=True, pretty_exceptions_enable=False)
 tasks_app = typer.Typer(help="The task registry.")
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(sources_app, name="sources")
 
 
 def _version(value: bool) -> None:

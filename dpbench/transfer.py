@@ -128,11 +128,11 @@ def try_mirrors(mirrors: list[str], run: Run, attempt: Callable[[str], T]) -> T:
 
 
 def transfer(url: str, tmp: Path, size: int | None, name: str, run: Run) -> None:
-    """Fetch ``url`` into ``tmp``, resuming from the bytes already there when ``size`` is known."""
-    offset = tmp.stat().st_size if size is not None and tmp.is_file() else 0
+    """Fetch ``url`` into ``tmp``, resuming with an HTTP Range request from the bytes already there."""
+    offset = tmp.stat().st_size if tmp.is_file() else 0
     if size is not None and offset == size:
         return  # complete from an interrupted run: just verify it
-    offset = offset if size is not None and offset < size else 0
+    offset = 0 if size is not None and offset > size else offset
     body, start, length = open_url(url, offset, run.timeout)
     total = size if size is not None else start + (length or 0)
     done = start

@@ -27,6 +27,8 @@ def eval_command(
     pool: str = typer.Option("synthetic", help="Pool the data folder must hold."),
     data: Path = typer.Option(Path("dpbench-data"), help="Built pool (dpbench build --out)."),
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks (repeatable)."),
+    licence_allow: list[str] | None = typer.Option(
+        None, "--licence-allow", help="Only tasks under these licences, e.g. CC0-1.0,CC-BY-4.0 (repeatable)."),
     protocol: str = typer.Option("linear", help="linear (features + linear SVM) or finetune."),
     probe: str = typer.Option("svm", help="svm (scikit-learn LinearSVC grid) or fast (batched solver)."),
     seeds: int = typer.Option(0, help="Seeds per task; 0 = the protocol's default (linear 1, finetune 5)."),
@@ -60,6 +62,13 @@ def eval_command(
     if manifest.pool != pool:
         raise DpbenchError(f"{data} holds pool {manifest.pool!r}, not {pool!r}: build it with "
                            f"dpbench build --pool {pool} --out DIR and pass --data DIR")
+    if licence_allow:
+        from dpbench.tasks.registry import parse_licences
+
+        allowed = parse_licences(licence_allow)
+        tasks = [t.name for t in manifest.tasks if t.licence in allowed and (not tasks or t.name in tasks)]
+        if not tasks:
+            raise DpbenchError(f"no task in {data} is under {', '.join(sorted(allowed))}")
     n_seeds = seeds or (1 if protocol == "linear" else 5)
     config = EvalConfig(
         protocol="linear" if protocol == "linear" else "finetune", probe="fast" if probe == "fast" else "svm",

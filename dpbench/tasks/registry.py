@@ -117,10 +117,8 @@ def pool_tasks(pool: Pool, only: list[str] | None = None) -> list[Task]:
     return [t for t in tasks if t.name in wanted]
 
 
-def licence_filter(tasks: list[Task], allow: list[str] | None) -> list[Task]:
-    """The tasks whose licence is in ``allow`` (all of them when ``allow`` is empty); names are checked."""
-    if not allow:
-        return tasks
+def parse_licences(allow: list[str]) -> set[str]:
+    """Licence names from repeatable/comma-separated options, checked against the closed vocabulary."""
     from typing import get_args
 
     from dpbench.tasks.models import Licence
@@ -130,6 +128,14 @@ def licence_filter(tasks: list[Task], allow: list[str] | None) -> list[Task]:
     unknown = sorted(wanted - known)
     if unknown:
         raise RegistryError(f"unknown licence(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
+    return wanted
+
+
+def licence_filter(tasks: list[Task], allow: list[str] | None) -> list[Task]:
+    """The tasks whose licence is in ``allow`` (all of them when ``allow`` is empty)."""
+    if not allow:
+        return tasks
+    wanted = parse_licences(allow)
     return [t for t in tasks if t.licence in wanted]
 
 
