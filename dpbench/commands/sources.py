@@ -58,7 +58,7 @@ def fetch(
     timeout: float = typer.Option(60.0, help="Seconds without data before an attempt fails."),
 ) -> None:
     """Download, verify and unpack a public source (resumable); print the manual steps otherwise."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
     from dpbench.fetch import fetch_source
     from dpbench.tasks.registry import all_tasks
@@ -74,7 +74,7 @@ def fetch(
     console.print(f"{source.title}\nlicence: [bold]{source.licence}[/]  ({source.url})")
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=console, transient=True) as progress:
-        bars: dict[str, int] = {}
+        bars: dict[str, TaskID] = {}
 
         def on_progress(file: str, done: int, total: int) -> None:
             if file not in bars:
