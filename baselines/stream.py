@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,11 @@ from dpbench.errors import DpbenchError
 
 Draw = tuple[int, dict[str, Any], int]  # (task index, raw webdataset sample, draw number)
 StreamState = dict[str, Any]
+
+
+def every_shard(urls: Iterable[Any]) -> Iterator[Any]:
+    """Node splitter that keeps every shard: under torchrun each process draws from its own seeded stream."""
+    yield from urls
 
 
 class ResumableStream(MultiTaskStream):
@@ -67,7 +72,7 @@ class ResumableStream(MultiTaskStream):
         seed = self.seed * 1_000_003 + index * 7_919 + epoch
         urls = self._urls[index]
         pipeline = wds.WebDataset(urls, shardshuffle=len(urls) if self.buffer else False, seed=seed,
-                                  empty_check=False, nodesplitter=wds.shardlists.single_node_only)
+                                  empty_check=False, nodesplitter=every_shard)
         if self.buffer:
             pipeline = pipeline.shuffle(self.buffer, rng=random.Random(seed))
         return iter(pipeline)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import torch
 
+from baselines import distributed
 from baselines.bn_adapt import adapt_batch_norm, adaptable_layers
 from baselines.loss import make_optimizer, multitask_loss, rescale_head_grads, task_counts, warmup_optimizer
 from baselines.model import MultiTaskNet, build_backbone, feature_dim
@@ -37,7 +38,7 @@ Phase = Literal["warmup", "full"]
 Progress = Callable[[int, int, dict[str, Any]], None]  # (iteration done, total, metrics record or {})
 
 CHECKPOINT, METRICS, ENCODER = "checkpoint.pt", "metrics.jsonl", "encoder.pt"
-FORMAT, VERSION = "dpbench-pretrain", 1
+FORMAT, VERSION = "dpbench-pretrain", 2  # 2: per-process stream states (torchrun)
 #: Settings that may change when resuming (they do not change what is computed, or only extend it).
 RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "device", "workers"})
 #: Added to the seed for the batch-norm adaptation stream, so it does not replay the training draws.
@@ -139,7 +140,7 @@ def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
 
-def _load_checkpoint(path: Path, config: PretrainConfig, tasks: list[str]) -> dict[str, Any]:
+def _load_checkpoint(path: Path, config: PretrainConfig, tasks: list[str], processes: int) -> dict[str, Any]:
     try:
         data: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -155,6 +156,9 @@ def _load_checkpoint(path: Path, config: PretrainConfig, tasks: list[str]) -> di
     if data["tasks"] != tasks:
         raise DpbenchError(f"{path.parent} was trained on other tasks ({', '.join(data['tasks'])}); resume with the "
                            "same data and settings or choose another --out")
+    if data.get("world", 1) != processes:
+        raise DpbenchError(f"{path.parent} was trained by {data.get('world', 1)} process(es); resume it with the same "
+                           "number (torchrun --nproc_per_node)")
     if data["iteration"] > config.iterations:
         raise DpbenchError(f"{path.parent} is already at iteration {data['iteration']} > --iterations "
                            f"{config.iterations}; raise --iterations")
@@ -190,12 +194,14 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
     config.check()
     root, out = Path(root), Path(out)
     tasks = resolve_tasks(config, root)
-    device = resolve_device(config.device)
+    world, device = distributed.setup(resolve_device(config.device))
+    per_rank = distributed.local_batch(config.batch_size, world)
+    seed = config.seed + world.rank * distributed.RANK_SALT  # each process draws its own images
     ckpt_path, metrics_path = out / CHECKPOINT, out / METRICS
     if not resume and (ckpt_path.exists() or (out / ENCODER).exists()):
         raise DpbenchError(f"{out} already holds a pre-training run; pass --resume to continue it or choose "
                            "another --out")
-    saved = _load_checkpoint(ckpt_path, config, tasks) if resume and ckpt_path.exists() else None
+    saved = _load_checkpoint(ckpt_path, config, tasks, world.size) if resume and ckpt_path.exists() else None
     model, arch_spec = build_model(config, root, tasks)
     model.to(device)
     if device.type == "cuda":
@@ -205,11 +211,11 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
     pin = device.type == "cuda"
     if saved is None:
         iteration, seconds, last_loss, stream_state = 0, 0.0, float("nan"), None
-        metrics_path.unlink(missing_ok=True)
+        if world.main:
+            metrics_path.unlink(missing_ok=True)
         if config.bn_adapt_batches and adaptable_layers(model.backbone)[0]:
-            bn_stream = ResumableStream(root, tasks, seed=config.seed + BN_ADAPT_SALT, buffer=config.buffer)
-            loader = batch_loader(bn_stream, config.batch_size, transform, config.seed + BN_ADAPT_SALT,
-                                  config.workers, pin)
+            bn_stream = ResumableStream(root, tasks, seed=seed + BN_ADAPT_SALT, buffer=config.buffer)
+            loader = batch_loader(bn_stream, per_rank, transform, seed + BN_ADAPT_SALT, config.workers, pin)
             adapt_batch_norm(model.backbone, (_to_device(b["images"], device)
                                               for b in _take(loader, config.bn_adapt_batches)))
         phase = _phase(config, 0)
@@ -217,38 +223,44 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
     else:
         model.load_state_dict(saved["model"])
         iteration, seconds, last_loss = int(saved["iteration"]), float(saved["seconds"]), float(saved["loss"])
-        stream_state = json.loads(saved["stream"])
+        stream_state = json.loads(saved["stream"])[world.rank]
         phase = saved["phase"]
         optimizer = _optimizer(model, config, phase)
         optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["rng"])
-        _truncate_metrics(metrics_path, iteration)
+        if world.main:
+            _truncate_metrics(metrics_path, iteration)
     out.mkdir(parents=True, exist_ok=True)
-    stream = ResumableStream(root, tasks, seed=config.seed, buffer=config.buffer, state=stream_state)
-    batches = iter(batch_loader(stream, config.batch_size, transform, config.seed, config.workers, pin))
+    stream = ResumableStream(root, tasks, seed=seed, buffer=config.buffer, state=stream_state)
+    batches = iter(batch_loader(stream, per_rank, transform, seed, config.workers, pin))
     started = time.perf_counter() - seconds
 
     def save(state: dict[str, Any]) -> None:
+        states = distributed.gather(state, world)  # collective: every process calls save
+        if not world.main:
+            return
         payload = {"format": FORMAT, "version": VERSION, "config": config.record(), "tasks": tasks,
-                   "iteration": iteration, "phase": phase, "model": model.state_dict(),
-                   "optimizer": optimizer.state_dict(), "stream": json.dumps(state), "rng": torch.get_rng_state(),
+                   "iteration": iteration, "phase": phase, "model": model.state_dict(), "world": world.size,
+                   "optimizer": optimizer.state_dict(), "stream": json.dumps(states), "rng": torch.get_rng_state(),
                    "seconds": time.perf_counter() - started, "loss": last_loss}
         with atomic_open(ckpt_path) as handle:
             torch.save(payload, handle)
 
     model.train()
-    with metrics_path.open("a") as log:
+    net = distributed.wrap(model, world, device)
+    with metrics_path.open("a") if world.main else contextlib.nullcontext() as log:
         while iteration < config.iterations:
             if _phase(config, iteration) != phase:
                 phase = _phase(config, iteration)
                 optimizer = _optimizer(model, config, phase)
                 model.train()
+                net = distributed.wrap(model, world, device)  # DDP tracks the parameters that now train
             batch = next(batches)
-            counts = task_counts(batch["tasks"], len(tasks))
+            counts = distributed.global_counts(task_counts(batch["tasks"], len(tasks)), world, device)
             task_index, labels = batch["tasks"].to(device), batch["labels"].to(device)
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device):
-                logits = model(_to_device(batch["images"], device), task_index)
+                logits = net(_to_device(batch["images"], device), task_index)
                 loss = multitask_loss(logits, labels, task_index, tasks)
             torch.autograd.backward(loss)
             rescale_head_grads(model, counts)
@@ -256,25 +268,31 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
             iteration += 1
             record: dict[str, Any] = {}
             if iteration % config.log_every == 0 or iteration == config.iterations:
-                last_loss = float(loss.item())
+                last_loss = distributed.mean_loss(loss, world)
                 if not math.isfinite(last_loss):
                     raise DpbenchError(f"the loss became {last_loss} at iteration {iteration}; lower --lr "
                                        "(the paper found 1e-3 unstable) and start again in a new --out")
                 record = {"iteration": iteration, "phase": phase, "loss": last_loss,
                           "lr": {g["name"]: g["lr"] for g in optimizer.param_groups},
                           "counts": dict(zip(tasks, counts, strict=True)),
-                          "seconds": round(time.perf_counter() - started, 3)}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                          "seconds": round(time.perf_counter() - started, 3), "processes": world.size}
+                if log is not None:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
             if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
-                last_loss = float(loss.item())
+                last_loss = distributed.mean_loss(loss, world)
                 save(batch["state"])
-            progress(iteration, config.iterations, record)
+            if world.main:
+                progress(iteration, config.iterations, record)
     del batches
     extra = {"method": "multitask-pretraining", "tasks": tasks, "iterations": iteration, "final_loss": last_loss,
-             "config": config.record()}
+             "config": config.record(), "processes": world.size}
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.backbone.state_dict().items()}
-    return save_encoder_checkpoint(state, arch_spec, spec, out / ENCODER, extra)
+    path = out / ENCODER
+    if world.main:
+        path = save_encoder_checkpoint(state, arch_spec, spec, path, extra)
+    distributed.teardown(world)
+    return path
 
 
 def _take(loader: Any, n: int) -> Iterator[dict[str, Any]]:
