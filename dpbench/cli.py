@@ -13,6 +13,7 @@ from rich.table import Table
 
 from dpbench import __version__
 from dpbench.cli_support import console, fail, friendly
+from dpbench.commands.audit import audit_command
 from dpbench.commands.check_encoder import check_encoder_command
 from dpbench.commands.distribute import download_command, publish_command
 from dpbench.commands.evaluate import eval_command
@@ -202,6 +203,7 @@ def docs(out: Path = typer.Option(Path("docs"), help="Docs folder whose generate
 
 
 app.command("rank")(rank)
+app.command("audit")(audit_command)
 app.command("eval")(eval_command)
 app.command("check-encoder")(check_encoder_command)
 app.command("publish")(publish_command)

@@ -181,7 +181,7 @@ def test_bad_output_and_real_pool_fail_before_writing(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(DpbenchError, match="cannot write to"):
         build_pool(get_pool("synthetic"), blocker / "out", SMALL_TASKS[:1], SMALL_OPTIONS)
-    with pytest.raises(DpbenchError, match="no converter"):
+    with pytest.raises(DpbenchError, match="no --raw folder given"):
         build_pool(get_pool("mormont2020"), tmp_path / "real", ["Lung"], SMALL_OPTIONS)
     assert not (tmp_path / "real").exists()
     other = tmp_path / "other"

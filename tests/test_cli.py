@@ -78,7 +78,7 @@ def test_bad_input_gives_one_line(tmp_path: Path, small_pool: Path) -> None:
     one_clear_error(run_cli("build", "--tasks", "synthetic-Necrosis", "--out", str(blocker / "o")),
                     "cannot write to")
     one_clear_error(run_cli("build", "--pool", "mormont2020", "--tasks", "Lung", "--out", str(tmp_path / "r")),
-                    "no converter")
+                    "no --raw folder given")
     one_clear_error(run_cli("verify", str(tmp_path)), "no manifest.json")
     broken = tmp_path / "broken"
     shutil.copytree(small_pool, broken)

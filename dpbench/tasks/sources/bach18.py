@@ -1,6 +1,6 @@
 """BACH 2018 (ICIAR grand challenge), microscopy part: 400 breast H&E images in four classes."""
 
-from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+from dpbench.tasks.models import RawFile, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
     id="bach18",
@@ -23,6 +23,24 @@ SOURCE = Source(
         "Single zip on Zenodo, no registration. The NoDerivatives clause is read as forbidding "
         "redistribution of derived patches: convert locally, never re-host. Patient ids come from a "
         "spreadsheet linked from the challenge site (iciar2018-challenge.grand-challenge.org)."
+    ),
+    size="10.4 GB (whole archive; the microscopy photos are 7.37 GB)",
+    downloads=(
+        RawFile(
+            name="ICIAR2018_BACH_Challenge.zip",
+            urls=("https://zenodo.org/records/3632035/files/ICIAR2018_BACH_Challenge.zip",),
+        ),
+    ),
+    manual=(
+        "Download ICIAR2018_BACH_Challenge.zip from Zenodo record 3632035 and extract it. For a patient-level "
+        "split, also get the patient spreadsheet linked from iciar2018-challenge.grand-challenge.org and save "
+        "it as patients.csv (header row with 'image' and 'patient' columns) in the source folder"
+    ),
+    deviations=(
+        "The 4x3 grid of 512 px tiles is inferred from the published counts (400 photos, 4,800 patches); the "
+        "paper does not describe the tiling.",
+        "The patient ids are not in the archive: without a patients.csv the split is by photo (the 12 tiles "
+        "of a photo stay together, but one patient's photos may be split), not by patient as in the paper.",
     ),
 )
 

@@ -1,6 +1,6 @@
 """BreakHis: 7,909 breast-tumour H&E images (700x460) from 82 patients at four magnifications."""
 
-from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+from dpbench.tasks.models import RawFile, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
     id="breakhis",
@@ -23,6 +23,22 @@ SOURCE = Source(
         "reported by third-party loaders, not yet confirmed at the source. A request form may apply. "
         "Labels, subtype, patient and magnification are encoded in the folder and file names."
     ),
+    size="about 4 GB",
+    downloads=(
+        RawFile(name="BreaKHis_v1.tar.gz", urls=("http://www.inf.ufpr.br/vri/databases/BreaKHis_v1.tar.gz",)),
+    ),
+    manual=(
+        "Download BreaKHis_v1.tar.gz from the UFPR page and extract it. For the paper's protocol also put "
+        "Folds.csv (the five official patient-wise folds: columns fold, mag, grp, filename; shipped with common "
+        "copies of the dataset) in the source folder"
+    ),
+    deviations=(
+        "The paper reports patient-level accuracy over the 5 official folds, per magnification; the dpbench "
+        "task pools the four magnifications and uses fold 1 only (its train patients minus 10 % per class kept "
+        "for validation). dpbench.convert.sources.breakhis.fold_samples rebuilds any fold and magnification.",
+        "Without Folds.csv the patients are split by dpbench's grouped splitter to the ~70/10/20 target "
+        "sizes of the task, which are dpbench's, not the paper's.",
+    ),
 )
 
 TASKS: tuple[Task, ...] = (
@@ -44,10 +60,11 @@ TASKS: tuple[Task, ...] = (
         ),
         role="external",
         preprocessing=(
-            "Whole 700x460 images at all four magnifications, benign vs malignant (2,480 / 5,429). The "
-            "paper evaluates on the 5 official patient-wise folds with patient-level accuracy; the fixed "
-            "~70/10/20 patient split here is dpbench's choice, not the paper's, and its image counts are "
-            "targets that a patient-disjoint split approximates."
+            "Whole 700x460 images at all four magnifications, benign vs malignant (2,480 / 5,429), grouped by "
+            "patient. The paper evaluates on the 5 official patient-wise folds with patient-level accuracy; "
+            "dpbench pins official fold 1 when Folds.csv is present (10 % of its train patients per class go to "
+            "val), else splits patients ~70/10/20; the image counts here are those fall-back targets, not "
+            "published numbers."
         ),
     ),
 )

@@ -26,6 +26,25 @@ SOURCE = Source(
         "Open Data, Google Drive, Baidu) and publishes checksums.md5. About 700 GB of pyramidal TIFF. "
         "The test set contains one duplicated slide."
     ),
+    size="about 700 GB",
+    manual=(
+        "Too large to fetch automatically: from a mirror listed on https://camelyon17.grand-challenge.org/Data/ "
+        "(GigaScience DB, AWS Open Data, Google Drive, Baidu) download CAMELYON16/training (normal/, tumor/ and "
+        "lesion_annotations.zip, which may stay zipped) and, only to use the official test set, "
+        "CAMELYON16/testing (images/, reference.csv, lesion_annotations.zip); check them against the published "
+        "checksums.md5"
+    ),
+    deviations=(
+        "Background removal is unspecified in the paper: dpbench drops tiles with under 25 % tissue (HSV "
+        "saturation above Otsu's threshold, at least 20/255, on a 1/32 thumbnail), keeping any tile that is "
+        "at least 10 % tumour.",
+        "Tumour area is measured on the outlines rasterised at 1/32 of level 0 (24x24 mask pixels per tile), "
+        "not at full resolution.",
+        "Only the 270 official training slides are converted (the paper's 271 slides are split 221/26/24 by "
+        "slide); the official test slides can be added, pinned to the test split, with official_test=True.",
+        "The 1,000-tiles-per-class-per-slide subsample is drawn with a generator seeded by task, slide and "
+        "class names; the paper's draw is not published.",
+    ),
 )
 
 TASKS: tuple[Task, ...] = (

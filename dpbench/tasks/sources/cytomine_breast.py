@@ -15,6 +15,25 @@ SOURCE = Source(
         "partners (here CHU Liège); the authors list only their code and models as public. The URL is "
         "the paper that describes the data. Breast1 and Breast2 share slides and annotations."
     ),
+    manual=(
+        "Private data: ask the authors (ULiège, Cytomine team) and the data holders (CHU Liège) for access. Put "
+        "each task in its own folder under `--raw DIR`: `DIR/Breast1/` or `DIR/ulg_breast/`; `DIR/Breast2/` or "
+        "`DIR/ulg_breast2/` (also accepted under `DIR/private/` or `DIR/cytomine_breast/`). Use the authors' "
+        "image-folder export, `[train|val|test/]<class>/<group>_<name>.png` with class folders named `other` and "
+        "`cancer` and the slide or patient id before the first `_`. The folders hold the patches themselves (384 "
+        "px for Breast1, 250 px for Breast2), grouped by patient. Then run `dpbench build --pool mormont2020 "
+        "--raw DIR`; shards of private data are marked non-redistributable."
+    ),
+    deviations=(
+        (
+            "Without the authors' train/val/test folders dpbench's grouped splitter assigns the same patients to "
+            "splits, which gives a split different from the paper's; with them the split is reproduced exactly."
+        ),
+        (
+            "dpbench does not cut Breast1/Breast2 patches from the polygon annotations: it imports the patches "
+            "already extracted (the authors' export); a crop dump of the annotations is refused."
+        ),
+    ),
 )
 
 _NAMING = Inconsistency(

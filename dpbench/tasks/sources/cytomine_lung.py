@@ -15,6 +15,33 @@ SOURCE = Source(
         "partners (here GIGA, ULiège); the authors list only their code and models as public. The URL is "
         "the paper that describes the data. The ten class names are not published."
     ),
+    manual=(
+        "Private data: ask the authors (ULiège, Cytomine team) and the data holders (GIGA, ULiège) for access. "
+        "Put each task in its own folder under `--raw DIR`: `DIR/Lung/` or `DIR/ulg_lbtd_tissus/` (also accepted "
+        "under `DIR/private/` or `DIR/cytomine_lung/`). Use the authors' image-folder export, "
+        "`[train|val|test/]<class>/<group>_<name>.png` with one class folder per class (names not published; see "
+        "the deviations) and the slide or patient id before the first `_`, or a Cytomine Python client crop dump "
+        "(pattern `{term}/{image}_{id}.png`) with a `terms.json` of term id to name, an optional `images.csv` "
+        "(image id, group, optional split) and, when term names differ from the class names, a `classes.json`. "
+        "Then run `dpbench build --pool mormont2020 --raw DIR`; shards of private data are marked "
+        "non-redistributable."
+    ),
+    deviations=(
+        (
+            "Without the authors' train/val/test folders (or a split column in images.csv) dpbench's grouped "
+            "splitter assigns the same slides to splits, which gives a split different from the paper's; with "
+            "them the split is reproduced exactly."
+        ),
+        (
+            "A Cytomine crop dump made now may differ from the authors' crops (zoom level, crop margins, "
+            "annotations edited since 2018): the paper does not give its dump parameters."
+        ),
+        (
+            "The class names are not published: labels follow the sorted class-folder or term names (as the "
+            "authors' ImageFolder-based loader sorts them), so they match the paper's class indices only with the "
+            "authors' own folder names."
+        ),
+    ),
 )
 
 TASKS: tuple[Task, ...] = (

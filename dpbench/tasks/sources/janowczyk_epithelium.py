@@ -1,7 +1,7 @@
 """Janowczyk tutorial use case 2: breast-cancer H&E images with epithelium segmentation masks."""
 
 from dpbench.tasks.citations import JANOWCZYK2016_JPI
-from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+from dpbench.tasks.models import RawFile, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
     id="janowczyk_epithelium",
@@ -13,7 +13,19 @@ SOURCE = Source(
     notes=(
         "Direct download of one archive from the tutorial author's site (plain http, no checksum "
         "published); no licence is stated, so derived patches are not re-hosted. 42 images, one per "
-        "patient; the patient id is the file-name prefix before the first '_'."
+        "patient; the patient id is the file-name prefix before the first '_'. Masks are in the "
+        "archive's masks/ folder."
+    ),
+    downloads=(
+        RawFile(name="epi.tgz", urls=("https://andrewjanowczyk.com/wp-static/epi.tgz",
+                                      "http://andrewjanowczyk.com/wp-static/epi.tgz")),
+    ),
+    deviations=(
+        "Tiles are taken at the images' native resolution (the tutorial halves them first; the paper lists "
+        "no rescaling, and 42 x 81 = 3,402 tiles matches its count only at native size).",
+        "'stroma' is every tile under the 10 % epithelium threshold, background included: the paper "
+        "describes no tissue detection for this set.",
+        "The split is dpbench's grouped patient split: the paper's patient lists were not published.",
     ),
 )
 

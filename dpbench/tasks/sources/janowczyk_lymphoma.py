@@ -1,7 +1,7 @@
 """Janowczyk tutorial use case 7: H&E images of three malignant lymphoma subtypes (from IICBU 2008)."""
 
 from dpbench.tasks.citations import JANOWCZYK2016_JPI
-from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
+from dpbench.tasks.models import Inconsistency, RawFile, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
     id="janowczyk_lymphoma",
@@ -14,6 +14,16 @@ SOURCE = Source(
         "Direct download from the tutorial author's site; folders CLL/, FL/ and MCL/ hold 374 images. "
         "The images come from the IICBU 2008 benchmark (Shamir et al.), announced as a free download but "
         "without a licence, so patches are not re-hosted. No patient ids exist."
+    ),
+    downloads=(
+        RawFile(name="lymphoma.tar.gz", urls=("https://andrewjanowczyk.com/wp-static/lymphoma.tar.gz",
+                                              "http://andrewjanowczyk.com/wp-static/lymphoma.tar.gz")),
+    ),
+    deviations=(
+        "The 3x2 grid of 384 px tiles is centred in each 1388x1040 image (the paper does not say where it "
+        "sat); the unused margins are split evenly between opposite borders.",
+        "Split by source image (the six tiles of an image stay together): no patient ids exist, and the "
+        "paper's 374 'patients' are the images.",
     ),
 )
 

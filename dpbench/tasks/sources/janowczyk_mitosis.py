@@ -15,6 +15,18 @@ SOURCE = Source(
         "use); no licence is stated, so derived patches are not re-hosted. Files are named PP_NN.tif with "
         "PP the two-digit patient id; 12 patients, one of which (10) has no mitosis."
     ),
+    manual=(
+        "Download the mitosis data linked from http://www.andrewjanowczyk.com/use-case-5-mitosis-detection/ "
+        "(the archive name is not confirmed, so dpbench does not fetch it) and extract it under "
+        "`<raw>/janowczyk_mitosis/` so that the `PP_NN.tif` fields and their `PP_NN_pc.png` mitosis-centre "
+        "masks lie there (any sub-folder)."
+    ),
+    deviations=(
+        "The paper gives no overlap for the mitosis-free tiles: dpbench uses 50 px (stride 200) plus a last "
+        "row/column flush with the edge, so 'no_mitosis' counts may differ from the paper's.",
+        "Mitoses are the centroids of the connected components of each `_pc.png` mask; a field without a mask "
+        "is taken as mitosis-free.",
+    ),
 )
 
 TASKS: tuple[Task, ...] = (

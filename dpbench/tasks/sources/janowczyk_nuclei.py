@@ -1,7 +1,7 @@
 """Janowczyk tutorial use case 1: ER+ breast-cancer H&E regions with partial nucleus segmentation masks."""
 
 from dpbench.tasks.citations import JANOWCZYK2016_JPI
-from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+from dpbench.tasks.models import RawFile, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
     id="janowczyk_nuclei",
@@ -14,6 +14,15 @@ SOURCE = Source(
         "Direct download of one archive from the tutorial author's site (plain http, no checksum "
         "published); no licence is stated, so derived patches are not re-hosted. The patient id is the "
         "file-name prefix before the first '_'. Annotation is partial: unmarked nuclei exist."
+    ),
+    downloads=(
+        RawFile(name="nuclei.tgz", urls=("https://andrewjanowczyk.com/wp-static/nuclei.tgz",
+                                         "http://andrewjanowczyk.com/wp-static/nuclei.tgz")),
+    ),
+    deviations=(
+        "The archive holds 143 images of 2000x2000 px, i.e. 143 x 225 = 32,175 tiles; the paper reports "
+        "31,725 = 141 x 225 without saying which two images it left out, so dpbench keeps all of them.",
+        "The split is dpbench's grouped patient split: the paper's patient lists were not published.",
     ),
 )
 

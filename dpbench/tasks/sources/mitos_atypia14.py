@@ -22,6 +22,21 @@ SOURCE = Source(
         "registration); no licence text was found, so derived patches are not re-hosted. The same slides "
         "were scanned on two scanners (Aperio 'A..' and Hamamatsu 'H..' prefixes): group them together."
     ),
+    manual=(
+        "Sign up on https://mitos-atypia-14.grand-challenge.org/ and download the training data set. Extract "
+        "it under `<raw>/mitos_atypia14/` so that it holds `Training Aperio/A03/A03/frames/x40/*.tiff` with "
+        "`.../A03/A03/mitosis/<frame>_mitosis.csv` and `<frame>_not_mitosis.csv` (and the same under "
+        "`Training Hamamatsu/H03/...`)."
+    ),
+    deviations=(
+        "Groups join the Aperio (A..) and Hamamatsu (H..) scans of the same slide, so 11 slide groups are split "
+        "instead of the paper's 22 (13/4/5): the paper's counts treat the two scans as separate slides, which "
+        "can put one tissue section in both training and test.",
+        "The paper gives no overlap for the annotation-free tiles: dpbench tiles each x40 frame with a 64 px "
+        "overlap plus a last row/column flush with the edge, so 'no_annotation' counts differ from the paper's.",
+        "The paper states 10 shifted patches per mitosis; dpbench also takes 10 per not-mitosis point and keeps "
+        "every listed point whatever its confidence value.",
+    ),
 )
 
 TASKS: tuple[Task, ...] = (

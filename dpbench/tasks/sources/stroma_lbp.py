@@ -24,6 +24,19 @@ SOURCE = Source(
         "confirmed and the host may be gone, so a mirror may be needed. No licence is stated: patches are "
         "not re-hosted. Images are 293 to 1088 px a side, from TMAs of 643 patients; no patient ids."
     ),
+    manual=(
+        "Obtain the Epistroma image set (Linder et al. 2012) from the FIMM WebMicroscope site "
+        "(http://fimm.webmicroscope.net) or from the authors, then place every image under a folder named "
+        "after its class: <raw>/stroma_lbp/[<any folders>/]epithelium/<image> and .../stroma/<image> "
+        "(tif, png, bmp or jpg). This layout is dpbench's assumption: the release format could not be "
+        "inspected."
+    ),
+    deviations=(
+        "The raw layout (class folders epithelium/ and stroma/) is dpbench's assumption, not a documented "
+        "release format.",
+        "Split by image with dpbench's grouped split; the paper's 2,313 samples from 1,376 images and its "
+        "sets cannot be rebuilt from the public subset.",
+    ),
 )
 
 TASKS: tuple[Task, ...] = (

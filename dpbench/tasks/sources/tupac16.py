@@ -24,6 +24,17 @@ SOURCE = Source(
         "patches are not re-hosted. The auxiliary set holds 656 HPF images from 73 cases, with "
         "ground-truth CSVs in (row, column) order. Alternative labels exist (Bertram et al. 2020)."
     ),
+    manual=(
+        "Sign up on https://tupac.grand-challenge.org/ and download the auxiliary mitosis data set (image parts "
+        "1-3 and the mitosis ground truth). Extract them side by side under `<raw>/tupac16/` so that it holds "
+        "`mitoses_train_image_data_part_{1,2,3}/<case>/<hpf>.tif` and `mitoses_ground_truth/<case>/<hpf>.csv`."
+    ),
+    deviations=(
+        "Split by case (73 patients) rather than by HPF image: the paper's 656 groups are HPFs, which lets one "
+        "patient's fields straddle training and test.",
+        "The paper gives no overlap for the mitosis-free tiles: dpbench uses 50 px (stride 200) plus a last "
+        "row/column flush with the edge, so 'no_mitosis' counts may differ from the paper's.",
+    ),
 )
 
 TASKS: tuple[Task, ...] = (

@@ -1,6 +1,6 @@
 """UMCM Colorectal (Kather et al. 2016): 5,000 colorectal-cancer H&E tiles in eight tissue classes."""
 
-from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+from dpbench.tasks.models import RawFile, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
     id="umcm_colorectal",
@@ -8,6 +8,16 @@ SOURCE = Source(
     url="https://zenodo.org/records/53169",
     availability="public",
     licence="CC-BY-4.0",
+    size="about 246 MB (tiles zip)",
+    downloads=(
+        RawFile(name="Kather_texture_2016_image_tiles_5000.zip",
+                urls=("https://zenodo.org/record/53169/files/Kather_texture_2016_image_tiles_5000.zip",)),
+    ),
+    deviations=(
+        "No patient ids are published, so the split is by tile (image level) instead of the paper's 6/4 "
+        "patients; tiles of one patient can fall in train and test, which flatters every encoder alike.",
+        "The paper has no validation set for this task; dpbench keeps it so (train/test only).",
+    ),
     citation=r"""@article{kather2016multi,
   title = {Multi-class texture analysis in colorectal cancer histology},
   author = {Kather, Jakob Nikolas and Weis, Cleo-Aron and Bianconi, Francesco and Melchers, Susanne M

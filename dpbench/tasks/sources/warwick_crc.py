@@ -25,6 +25,16 @@ SOURCE = Source(
         "research use and no open licence was found, so dpbench converts locally and does not re-host. "
         "The 100 images come from 10 WSIs of 9 patients, but no image-to-patient mapping is published."
     ),
+    manual=(
+        "Download CRCHistoPhenotypes_2016_04_28.zip from "
+        "https://warwick.ac.uk/fac/cross_fac/tia/data/crchistolabelednucleihe/ (the archive link is not pinned "
+        "here, so dpbench does not fetch it) and extract it under `<raw>/warwick_crc/`, keeping its "
+        "`Detection/imgN/` and `Classification/imgN/` folders."
+    ),
+    deviations=(
+        "Tiles form a non-overlapping 5x5 grid of 100 px per image: the supplementary calls the tiling "
+        "overlapping, but only a non-overlapping grid gives the published 2,500 patches (25 per image).",
+    ),
 )
 
 TASKS: tuple[Task, ...] = (
