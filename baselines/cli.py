@@ -208,22 +208,24 @@ def joint_command(
     tau: float = typer.Option(5.0, help="Head learning-rate factor τγ (heads at γ·τγ)."),
     bn_adapt_batches: int = typer.Option(20, help="Batches for batch-norm adaptation before training (0: off)."),
     seed: int = typer.Option(0, help="Seed of the heads, the data stream and the augmentation."),
+    checkpoint_every: int = typer.Option(5000, help="Iterations between checkpoints: the candidates each target's "
+                                         "validation split chooses from."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     workers: int = typer.Option(2, help="Loader processes decoding and augmenting images."),
     out: Path = typer.Option(Path("baseline-joint"), help="Folder for results and report; the (resumable) "
                              "training run goes to OUT/train."),
 ) -> None:
     """Joint training: multi-task training on every built task, targets included, then each target scored on its
-    test split with its own head (no transfer); method joint-ARCH."""
+    test split with its own head (no transfer) at the checkpoint its validation split prefers; method joint-ARCH."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from baselines.others import joint_baseline
+    from baselines.joint import joint_baseline
     from baselines.train import PretrainConfig
     from dpbench.cli_support import console
 
     config = PretrainConfig(arch=arch, weights=weights, input_size=size, lr=lr, tau=tau, iterations=iterations,
                             batch_size=batch_size, bn_adapt_batches=bn_adapt_batches, seed=seed, device=device,
-                            workers=workers)
+                            workers=workers, checkpoint_every=checkpoint_every)
     columns = (TextColumn("iterations"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
         handle = bar.add_task("train", total=iterations)

@@ -36,6 +36,7 @@ from dpbench.tasks.registry import RegistryError, get_pool, get_task
 
 Phase = Literal["warmup", "full"]
 Progress = Callable[[int, int, dict[str, Any]], None]  # (iteration done, total, metrics record or {})
+OnCheckpoint = Callable[[int, MultiTaskNet], None]  # (iteration, model) after each checkpoint, main process only
 
 CHECKPOINT, METRICS, ENCODER = "checkpoint.pt", "metrics.jsonl", "encoder.pt"
 FORMAT, VERSION = "dpbench-pretrain", 2  # 2: per-process stream states (torchrun)
@@ -189,8 +190,12 @@ def build_model(config: PretrainConfig, root: Path, tasks: list[str]) -> tuple[M
 
 
 def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = False,
-             progress: Progress = lambda it, total, record: None) -> Path:
-    """Pre-train on the pool built in ``root``; returns ``out/encoder.pt``. ``resume`` continues ``out``'s run."""
+             progress: Progress = lambda it, total, record: None, on_checkpoint: OnCheckpoint | None = None) -> Path:
+    """Pre-train on the pool built in ``root``; returns ``out/encoder.pt``. ``resume`` continues ``out``'s run.
+
+    ``on_checkpoint(iteration, model)`` runs after each checkpoint is written (e.g. to score validation sets);
+    it must leave the model's weights alone.
+    """
     config.check()
     root, out = Path(root), Path(out)
     tasks = resolve_tasks(config, root)
@@ -282,6 +287,9 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
             if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
                 last_loss = distributed.mean_loss(loss, world)
                 save(batch["state"])
+                if on_checkpoint is not None and world.main:
+                    on_checkpoint(iteration, model)
+                    model.train()
             if world.main:
                 progress(iteration, config.iterations, record)
     del batches

@@ -91,9 +91,10 @@ def raw_problem(task: Task, raw: Path | None) -> str | None:
     if raw is None:
         return "no --raw folder given"
     if locate(task, raw) is None:
-        how = "private data: see `dpbench sources list`" if task.availability == "private" else \
-            f"dpbench sources fetch {task.source.id} --to {raw}"
-        return f"raw data not in {raw / task.source.folder} ({how})"
+        if task.availability == "private":
+            return (f"private data: no export of {task.name} under {raw} (see docs/sources/{task.source.id}.md "
+                    "for the accepted layouts)")
+        return f"raw data not in {raw / task.source.folder} (dpbench sources fetch {task.source.id} --to {raw})"
     return None
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
-from baselines.others import imagenet_baseline, joint_baseline, scratch_baseline
+from baselines.joint import joint_baseline
+from baselines.others import imagenet_baseline, scratch_baseline
 from baselines.train import PretrainConfig
 from dpbench.data import task_dataset
 from dpbench.errors import DpbenchError
@@ -107,3 +110,41 @@ def test_baseline_cli_smoke(small_pool: Path, tmp_path: Path) -> None:
     assert load_results(tmp_path / "results.json").method == "joint-tiny"
     bad = run_cli("baseline", "imagenet", "--data", str(small_pool), "--protocol", "nope", "--out", str(tmp_path))
     assert bad.returncode == 2 and "--protocol linear|finetune" in bad.stderr
+
+
+def test_joint_selects_each_targets_iteration_on_its_validation_split(small_pool: Path, tmp_path: Path) -> None:
+    from baselines.joint import EVALS, JOINT_RUN
+    from dpbench.evaluation.metrics import score
+
+    targets = [SMALL_TASKS[0], SMALL_TASKS[2]]
+    config = PretrainConfig(arch="tiny", weights="none", input_size=32, iterations=12, batch_size=8,
+                            checkpoint_every=4, bn_adapt_batches=0, lr=0.05, device="cpu", buffer=16)
+    results = joint_baseline(small_pool, tmp_path, config, targets, batch_size=32)
+    files = sorted((tmp_path / JOINT_RUN / EVALS).glob("iter-*.json"))
+    evals = [json.loads(f.read_text()) for f in files]
+    assert [e["iteration"] for e in evals] == [4, 8, 12]
+    for s in results.scores:
+        metric = "roc_auc" if s.task == SMALL_TASKS[0] else "accuracy"
+        val = [score(metric, np.asarray(e["tasks"][s.task]["val"]["labels"]),
+                     np.asarray(e["tasks"][s.task]["val"]["probs"])) for e in evals]
+        best = int(np.argmax(val))  # first maximum: ties keep the earlier checkpoint
+        assert s.selected == {"iteration": float(evals[best]["iteration"]), "val_score": round(val[best], 6)}
+        test = evals[best]["tasks"][s.task]["test"]
+        assert s.score == score(metric, np.asarray(test["labels"]), np.asarray(test["probs"]))
+        assert set(s.predictions or {}) == set(test["keys"])
+
+
+def test_joint_selection_rules() -> None:
+    from baselines.joint import _select
+
+    def record(iteration: int, val_probs: list[list[float]] | None) -> dict[str, Any]:
+        splits: dict[str, Any] = {"test": {"keys": ["a"], "labels": [0], "probs": [[1.0, 0.0]]}}
+        if val_probs is not None:
+            splits["val"] = {"keys": ["v0", "v1"], "labels": [0, 1], "probs": val_probs}
+        return {"iteration": iteration, "tasks": {"synthetic-Necrosis": splits}}
+
+    good, bad = [[0.9, 0.1], [0.2, 0.8]], [[0.2, 0.8], [0.9, 0.1]]
+    chosen, selected = _select("synthetic-Necrosis", [record(1, bad), record(2, good), record(3, good)])
+    assert chosen["iteration"] == 2 and selected == {"iteration": 2.0, "val_score": 1.0}  # tie: the earlier one
+    chosen, selected = _select("synthetic-Necrosis", [record(1, None), record(2, None)])
+    assert chosen["iteration"] == 2 and selected == {"iteration": 2.0}  # no validation split: the final model

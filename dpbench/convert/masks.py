@@ -19,6 +19,7 @@ import numpy as np
 from dpbench.convert.base import Converter, RawDataError
 from dpbench.convert.imaging import area_fractions, grid, image_size, read_mask
 from dpbench.samples import Sample
+from dpbench.tasks.models import Task
 
 IMAGE_EXT = frozenset({".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]+")
@@ -70,13 +71,20 @@ def positive_tiles(mask: np.ndarray, corners: list[tuple[int, int]], size: int, 
 
 
 class MaskTiler(Converter):
-    """Images ``<base><image_suffix>`` with masks ``<base><mask_suffix>`` anywhere under the source folder."""
+    """Images ``<base><image_suffix>`` with masks ``<base><mask_suffix>`` anywhere under the source folder.
 
-    size: int
-    stride: int
-    threshold: float
-    image_suffix: str
+    Tiles are ``size`` px with ``overlap`` px shared between neighbours (stride ``size - overlap``).
+    """
+
     mask_suffix = "_mask.png"
+
+    def __init__(self, task: Task, root: Path, *, size: int, overlap: int, threshold: float,
+                 image_suffix: str) -> None:
+        super().__init__(task, root)
+        self.size = size
+        self.stride = size - overlap
+        self.threshold = threshold
+        self.image_suffix = image_suffix
 
     def pairs(self) -> list[tuple[str, Path, Path]]:
         """(base name, image, mask) of every image, sorted by base name; unmatched files are errors."""

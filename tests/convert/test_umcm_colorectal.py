@@ -57,3 +57,17 @@ def test_build_from_raw_reports_missing_sources(tmp_path: Path) -> None:
     assert "Camelyon16" in report.missing
     entry = report.tasks[0].entry
     assert sum(s.images for s in entry.splits.values()) == 32
+
+
+def test_cli_build_reports_missing_sources_and_audit_passes(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    make_raw(tmp_path / "raw", per_class=3)
+    out = tmp_path / "out"
+    built = run_cli("build", "--pool", "mormont2020", "--raw", str(tmp_path / "raw"), "--out", str(out),
+                    "--workers", "1")
+    assert built.returncode == 0, built.stderr
+    assert "not built: Camelyon16" in built.stdout and "dpbench sources fetch" in built.stdout
+    assert "not built: Lung" in built.stdout and "private" in built.stdout
+    audit = run_cli("audit", str(out))
+    assert audit.returncode == 0, audit.stdout + audit.stderr

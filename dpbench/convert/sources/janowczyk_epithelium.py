@@ -28,20 +28,8 @@ from dpbench.convert.masks import MaskTiler
 from dpbench.tasks.models import Task
 
 SOURCE_IDS = ("janowczyk_epithelium",)
-TILE = 200
-OVERLAP = 100
-THRESHOLD = 0.10
-
-
-class JanowczykEpithelium(MaskTiler):
-    """200 px tiles (stride 100), epithelium when >= 10 % of the tile is masked."""
-
-    size = TILE
-    stride = TILE - OVERLAP
-    threshold = THRESHOLD
-    image_suffix = ".tif"
 
 
 def converter(task: Task, root: Path) -> Converter:
-    """The converter of JanowczykEpithelium over ``root``."""
-    return JanowczykEpithelium(task, root)
+    """200 px tiles (stride 100), epithelium when >= 10 % of the tile is masked."""
+    return MaskTiler(task, root, size=200, overlap=100, threshold=0.10, image_suffix=".tif")

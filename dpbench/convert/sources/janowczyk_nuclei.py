@@ -28,20 +28,8 @@ from dpbench.convert.masks import MaskTiler
 from dpbench.tasks.models import Task
 
 SOURCE_IDS = ("janowczyk_nuclei",)
-TILE = 250
-OVERLAP = 125
-THRESHOLD = 0.05
-
-
-class JanowczykNuclei(MaskTiler):
-    """250 px tiles (stride 125), nucleus when >= 5 % of the tile is masked."""
-
-    size = TILE
-    stride = TILE - OVERLAP
-    threshold = THRESHOLD
-    image_suffix = "_original.tif"
 
 
 def converter(task: Task, root: Path) -> Converter:
-    """The converter of JanowczykNuclei over ``root``."""
-    return JanowczykNuclei(task, root)
+    """250 px tiles (stride 125), nucleus when >= 5 % of the tile is masked."""
+    return MaskTiler(task, root, size=250, overlap=125, threshold=0.05, image_suffix="_original.tif")

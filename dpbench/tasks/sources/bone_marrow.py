@@ -1,5 +1,6 @@
 """BoneMarrow (Kainz et al. 2017): H&E bone-marrow cell images at granulopoietic and erythropoietic stages."""
 
+from dpbench.tasks import private_sources as private
 from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
 
 SOURCE = Source(
@@ -23,34 +24,14 @@ SOURCE = Source(
         "list it among the datasets provided through Cytomine collaborators; treated as private until a "
         "release is found. The URL is the describing paper. Class names are not published."
     ),
-    manual=(
-        "Private data: ask the authors (ULiège, Cytomine team) and the data holders (Kainz et al., Medical "
-        "University of Graz) for access. Put each task in its own folder under `--raw DIR`: `DIR/BoneMarrow/` or "
-        "`DIR/ulg_bonemarrow/` (also accepted under `DIR/private/` or `DIR/bone_marrow/`). Use the authors' "
-        "image-folder export, `[train|val|test/]<class>/<group>_<name>.png` with one class folder per class "
-        "(names not published; see the deviations) and the slide or patient id before the first `_`, or a "
-        "Cytomine Python client crop dump (pattern `{term}/{image}_{id}.png`) with a `terms.json` of term id to "
-        "name, an optional `images.csv` (image id, group, optional split) and, when term names differ from the "
-        "class names, a `classes.json`. Groups equal images for this task, so each file may be named `<image "
-        "id>_<anything>`. Then run `dpbench build --pool mormont2020 --raw DIR`; shards of private data are "
-        "marked non-redistributable."
+    manual=private.manual(
+        "bone_marrow",
+        "Kainz et al., Medical University of Graz",
+        [("BoneMarrow", "ulg_bonemarrow")],
+        None,
+        note="Groups equal images for this task, so each file may be named `<image id>_<anything>`.",
     ),
-    deviations=(
-        (
-            "Without the authors' train/val/test folders (or a split column in images.csv) dpbench's grouped "
-            "splitter assigns the same images to splits, which gives a split different from the paper's; with "
-            "them the split is reproduced exactly."
-        ),
-        (
-            "A Cytomine crop dump made now may differ from the authors' crops (zoom level, crop margins, "
-            "annotations edited since 2018): the paper does not give its dump parameters."
-        ),
-        (
-            "The class names are not published: labels follow the sorted class-folder or term names (as the "
-            "authors' ImageFolder-based loader sorts them), so they match the paper's class indices only with the "
-            "authors' own folder names."
-        ),
-    ),
+    deviations=(private.split_deviation("images"), private.CROP_DUMP_DEVIATION, private.UNPUBLISHED_CLASSES_DEVIATION),
 )
 
 TASKS: tuple[Task, ...] = (

@@ -1,7 +1,11 @@
 """Breast (Cytomine, CHU Liège): H&E whole-slide images with in-situ and infiltrating cancer outlines."""
 
+from dpbench.tasks import private_sources as private
 from dpbench.tasks.citations import MORMONT2018_CVPRW
 from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
+
+_HOLDER = "CHU Liège"
+_CLASSES = ("other", "cancer")
 
 SOURCE = Source(
     id="cytomine_breast",
@@ -10,25 +14,17 @@ SOURCE = Source(
     availability="private",
     licence="proprietary",
     citation=MORMONT2018_CVPRW,
-    notes=(
-        "Not publicly released: the images and annotations sit in ULiège Cytomine projects of clinical "
-        "partners (here CHU Liège); the authors list only their code and models as public. The URL is "
-        "the paper that describes the data. Breast1 and Breast2 share slides and annotations."
-    ),
-    manual=(
-        "Private data: ask the authors (ULiège, Cytomine team) and the data holders (CHU Liège) for access. Put "
-        "each task in its own folder under `--raw DIR`: `DIR/Breast1/` or `DIR/ulg_breast/`; `DIR/Breast2/` or "
-        "`DIR/ulg_breast2/` (also accepted under `DIR/private/` or `DIR/cytomine_breast/`). Use the authors' "
-        "image-folder export, `[train|val|test/]<class>/<group>_<name>.png` with class folders named `other` and "
-        "`cancer` and the slide or patient id before the first `_`. The folders hold the patches themselves (384 "
-        "px for Breast1, 250 px for Breast2), grouped by patient. Then run `dpbench build --pool mormont2020 "
-        "--raw DIR`; shards of private data are marked non-redistributable."
+    notes=private.partner_notes(_HOLDER, "Breast1 and Breast2 share slides and annotations."),
+    manual=private.manual(
+        "cytomine_breast",
+        _HOLDER,
+        [("Breast1", "ulg_breast"), ("Breast2", "ulg_breast2")],
+        [_CLASSES, _CLASSES],
+        crop_dumps=False,
+        note="The folders hold the patches themselves (384 px for Breast1, 250 px for Breast2), grouped by patient.",
     ),
     deviations=(
-        (
-            "Without the authors' train/val/test folders dpbench's grouped splitter assigns the same patients to "
-            "splits, which gives a split different from the paper's; with them the split is reproduced exactly."
-        ),
+        private.split_deviation("patients", crop_dumps=False),
         (
             "dpbench does not cut Breast1/Breast2 patches from the polygon annotations: it imports the patches "
             "already extracted (the authors' export); a crop dump of the annotations is refused."
@@ -61,7 +57,7 @@ TASKS: tuple[Task, ...] = (
         organ="breast",
         stain="H&E",
         n_classes=2,
-        classes=("other", "cancer"),
+        classes=_CLASSES,
         metric="roc_auc",
         split_unit="patient",
         sizes=SplitSizes(
@@ -86,7 +82,7 @@ TASKS: tuple[Task, ...] = (
         organ="breast",
         stain="H&E",
         n_classes=2,
-        classes=("other", "cancer"),
+        classes=_CLASSES,
         metric="roc_auc",
         split_unit="patient",
         sizes=SplitSizes(

@@ -1,7 +1,11 @@
 """Necrosis (Cytomine, GIGA-Cancer): IHC crops of necrosed or healthy tissue from whole-slide images."""
 
+from dpbench.tasks import private_sources as private
 from dpbench.tasks.citations import MORMONT2018_CVPRW
 from dpbench.tasks.models import Source, SplitCount, SplitSizes, Task
+
+_HOLDER = "GIGA-Cancer, ULiège"
+_CLASSES = ("healthy", "necrosed")
 
 SOURCE = Source(
     id="cytomine_necrosis",
@@ -10,34 +14,10 @@ SOURCE = Source(
     availability="private",
     licence="proprietary",
     citation=MORMONT2018_CVPRW,
-    notes=(
-        "Not publicly released: the images and annotations sit in ULiège Cytomine projects of clinical "
-        "partners (here GIGA-Cancer, ULiège); the authors list only their code and models as public. The "
-        "URL is the paper that describes the data. dpbench keeps the metadata and counts; the task can "
-        "only be built by someone granted access."
-    ),
-    manual=(
-        "Private data: ask the authors (ULiège, Cytomine team) and the data holders (GIGA-Cancer, ULiège) for "
-        "access. Put each task in its own folder under `--raw DIR`: `DIR/Necrosis/` or "
-        "`DIR/ulg_lbtd2_chimio_necrose/` (also accepted under `DIR/private/` or `DIR/cytomine_necrosis/`). Use "
-        "the authors' image-folder export, `[train|val|test/]<class>/<group>_<name>.png` with class folders named "
-        "`healthy` and `necrosed` and the slide or patient id before the first `_`, or a Cytomine Python client "
-        "crop dump (pattern `{term}/{image}_{id}.png`) with a `terms.json` of term id to name, an optional "
-        "`images.csv` (image id, group, optional split) and, when term names differ from the class names, a "
-        "`classes.json`. Then run `dpbench build --pool mormont2020 --raw DIR`; shards of private data are marked "
-        "non-redistributable."
-    ),
-    deviations=(
-        (
-            "Without the authors' train/val/test folders (or a split column in images.csv) dpbench's grouped "
-            "splitter assigns the same slides to splits, which gives a split different from the paper's; with "
-            "them the split is reproduced exactly."
-        ),
-        (
-            "A Cytomine crop dump made now may differ from the authors' crops (zoom level, crop margins, "
-            "annotations edited since 2018): the paper does not give its dump parameters."
-        ),
-    ),
+    notes=private.partner_notes(_HOLDER, "dpbench keeps the metadata and counts; the task can only be built by someone "
+                        "granted access."),
+    manual=private.manual("cytomine_necrosis", _HOLDER, [("Necrosis", "ulg_lbtd2_chimio_necrose")], [_CLASSES]),
+    deviations=(private.split_deviation(), private.CROP_DUMP_DEVIATION),
 )
 
 TASKS: tuple[Task, ...] = (
@@ -49,7 +29,7 @@ TASKS: tuple[Task, ...] = (
         organ="breast",
         stain="IHC",
         n_classes=2,
-        classes=("healthy", "necrosed"),
+        classes=_CLASSES,
         metric="roc_auc",
         split_unit="slide",
         sizes=SplitSizes(

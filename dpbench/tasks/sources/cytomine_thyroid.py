@@ -1,7 +1,12 @@
 """Thyroid FNAB cytology (Cytomine, Erasme/ULB): Diff-Quik crops of cells and cell patterns."""
 
+from dpbench.tasks import private_sources as private
 from dpbench.tasks.citations import MORMONT2018_CVPRW
 from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
+
+_HOLDER = "Erasme hospital / ULB"
+_PATTERN_CLASSES = ("non_proliferative", "proliferative")
+_CELL_CLASSES = ("healthy", "inclusion")
 
 SOURCE = Source(
     id="cytomine_thyroid",
@@ -10,35 +15,14 @@ SOURCE = Source(
     availability="private",
     licence="proprietary",
     citation=MORMONT2018_CVPRW,
-    notes=(
-        "Not publicly released: the images and annotations sit in ULiège Cytomine projects of clinical "
-        "partners (here Erasme hospital / ULB); the authors list only their code and models as public. "
-        "The URL is the paper that describes the data. Both tasks come from the same slides, so they must "
-        "be left out together."
+    notes=private.partner_notes(_HOLDER, "Both tasks come from the same slides, so they must be left out together."),
+    manual=private.manual(
+        "cytomine_thyroid",
+        _HOLDER,
+        [("ProliferativePattern", "patterns_no_aug"), ("CellInclusion", "cells_no_aug")],
+        [_PATTERN_CLASSES, _CELL_CLASSES],
     ),
-    manual=(
-        "Private data: ask the authors (ULiège, Cytomine team) and the data holders (Erasme hospital / ULB) for "
-        "access. Put each task in its own folder under `--raw DIR`: `DIR/ProliferativePattern/` or "
-        "`DIR/patterns_no_aug/`; `DIR/CellInclusion/` or `DIR/cells_no_aug/` (also accepted under `DIR/private/` "
-        "or `DIR/cytomine_thyroid/`). Use the authors' image-folder export, "
-        "`[train|val|test/]<class>/<group>_<name>.png` with class folders named "
-        "`non_proliferative`/`proliferative` (ProliferativePattern) and `healthy`/`inclusion` (CellInclusion) and "
-        "the slide or patient id before the first `_`, or a Cytomine Python client crop dump (pattern "
-        "`{term}/{image}_{id}.png`) with a `terms.json` of term id to name, an optional `images.csv` (image id, "
-        "group, optional split) and, when term names differ from the class names, a `classes.json`. Then run "
-        "`dpbench build --pool mormont2020 --raw DIR`; shards of private data are marked non-redistributable."
-    ),
-    deviations=(
-        (
-            "Without the authors' train/val/test folders (or a split column in images.csv) dpbench's grouped "
-            "splitter assigns the same slides to splits, which gives a split different from the paper's; with "
-            "them the split is reproduced exactly."
-        ),
-        (
-            "A Cytomine crop dump made now may differ from the authors' crops (zoom level, crop margins, "
-            "annotations edited since 2018): the paper does not give its dump parameters."
-        ),
-    ),
+    deviations=(private.split_deviation(), private.CROP_DUMP_DEVIATION),
 )
 
 TASKS: tuple[Task, ...] = (
@@ -50,7 +34,7 @@ TASKS: tuple[Task, ...] = (
         organ="thyroid",
         stain="Diff-Quik",
         n_classes=2,
-        classes=("non_proliferative", "proliferative"),
+        classes=_PATTERN_CLASSES,
         metric="roc_auc",
         split_unit="slide",
         sizes=SplitSizes(
@@ -73,7 +57,7 @@ TASKS: tuple[Task, ...] = (
         organ="thyroid",
         stain="Diff-Quik",
         n_classes=2,
-        classes=("healthy", "inclusion"),
+        classes=_CELL_CLASSES,
         metric="roc_auc",
         split_unit="slide",
         sizes=SplitSizes(

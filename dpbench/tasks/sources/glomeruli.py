@@ -1,6 +1,9 @@
 """Glomeruli (Marée et al. 2016): Masson's trichrome kidney crops, glomerulus or not, from several sites."""
 
+from dpbench.tasks import private_sources as private
 from dpbench.tasks.models import Inconsistency, Source, SplitCount, SplitSizes, Task
+
+_CLASSES = ("other", "glomerulus")
 
 SOURCE = Source(
     id="glomeruli",
@@ -21,28 +24,8 @@ SOURCE = Source(
         "annotated on Cytomine; no download was found. The URL is the pool paper (JBHI 2020), as the "
         "data have no public location; cite the ISBI 2016 paper above for the data."
     ),
-    manual=(
-        "Private data: ask the authors (ULiège, Cytomine team) and the data holders (Institut Pasteur and HEGP) "
-        "for access. Put each task in its own folder under `--raw DIR`: `DIR/Glomeruli/` or "
-        "`DIR/glomeruli_no_aug/` (also accepted under `DIR/private/` or `DIR/glomeruli/`). Use the authors' "
-        "image-folder export, `[train|val|test/]<class>/<group>_<name>.png` with class folders named `other` and "
-        "`glomerulus` and the slide or patient id before the first `_`, or a Cytomine Python client crop dump "
-        "(pattern `{term}/{image}_{id}.png`) with a `terms.json` of term id to name, an optional `images.csv` "
-        "(image id, group, optional split) and, when term names differ from the class names, a `classes.json`. "
-        "Then run `dpbench build --pool mormont2020 --raw DIR`; shards of private data are marked "
-        "non-redistributable."
-    ),
-    deviations=(
-        (
-            "Without the authors' train/val/test folders (or a split column in images.csv) dpbench's grouped "
-            "splitter assigns the same slides to splits, which gives a split different from the paper's; with "
-            "them the split is reproduced exactly."
-        ),
-        (
-            "A Cytomine crop dump made now may differ from the authors' crops (zoom level, crop margins, "
-            "annotations edited since 2018): the paper does not give its dump parameters."
-        ),
-    ),
+    manual=private.manual("glomeruli", "Institut Pasteur and HEGP", [("Glomeruli", "glomeruli_no_aug")], [_CLASSES]),
+    deviations=(private.split_deviation(), private.CROP_DUMP_DEVIATION),
 )
 
 TASKS: tuple[Task, ...] = (
@@ -54,7 +37,7 @@ TASKS: tuple[Task, ...] = (
         organ="kidney",
         stain="Masson's trichrome",
         n_classes=2,
-        classes=("other", "glomerulus"),
+        classes=_CLASSES,
         metric="roc_auc",
         split_unit="slide",
         sizes=SplitSizes(
