@@ -44,6 +44,7 @@ class AuditReport:
             "pool": self.manifest.pool, "pool_version": self.manifest.pool_version, "root": str(self.root),
             "tasks": self.tasks, "images": f.images, "threshold": f.threshold, "strict": strict,
             "seconds": round(self.seconds, 3), "passed": not self.failed(strict), "summary": f.counts(),
+            "uninformative_hashes": f.uninformative,
             "balance": f.balance, "shared_groups": [g.to_json() for g in f.shared_groups],
             "exact_duplicates": [d.to_json() for d in f.exact], "near_duplicates": [d.to_json() for d in f.near],
         }

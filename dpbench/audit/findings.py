@@ -13,6 +13,11 @@ from dpbench.audit.index import near_pairs, popcount
 from dpbench.audit.scan import ImageTable
 from dpbench.tasks.models import SPLITS
 
+#: A perceptual hash shared by more distinct pixel contents than this is uninformative (flat background,
+#: blank glass: every such image hashes alike), so it is left out of near-duplicate pairing instead of
+#: producing a quadratic number of meaningless pairs; the images concerned are counted in the report.
+MAX_CLUSTERS_PER_HASH = 32
+
 
 @dataclass(frozen=True)
 class ImageRef:
@@ -80,6 +85,7 @@ class Findings:
     shared_groups: list[SharedGroup] = field(default_factory=list)
     exact: list[Duplicate] = field(default_factory=list)
     near: list[Duplicate] = field(default_factory=list)
+    uninformative: int = 0  # images whose perceptual hash is too common to compare (see MAX_CLUSTERS_PER_HASH)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -174,8 +180,9 @@ def exact_duplicates(table: ImageTable, clusters: _Clusters) -> list[Duplicate]:
     return found
 
 
-def near_duplicates(table: ImageTable, clusters: _Clusters, threshold: int) -> list[Duplicate]:
-    """Pairs of distinct-pixel clusters within ``threshold`` bits whose copies sit in different cells."""
+def near_duplicates(table: ImageTable, clusters: _Clusters, threshold: int) -> tuple[list[Duplicate], int]:
+    """Pairs of distinct-pixel clusters within ``threshold`` bits whose copies sit in different cells, and the
+    number of images left out because their hash is uninformative."""
     values, of_cluster = np.unique(clusters.phash, return_inverse=True)
     of_cluster = of_cluster.reshape(-1)
     order = np.argsort(of_cluster, kind="stable")
@@ -186,9 +193,12 @@ def near_duplicates(table: ImageTable, clusters: _Clusters, threshold: int) -> l
     np.minimum.at(low, of_cluster, clusters.cell)
     np.maximum.at(high, of_cluster, clusters.cell)
     value_cell = np.where(low == high, low, -1)
+    crowded = np.diff(starts) > MAX_CLUSTERS_PER_HASH
+    sizes = np.diff(clusters.bounds)
+    uninformative = int(sizes[np.isin(of_cluster, np.flatnonzero(crowded))].sum())
     i, j, _ = near_pairs(values, threshold)
-    relevant = (value_cell[i] != value_cell[j]) | (value_cell[i] < 0)
-    shared = np.flatnonzero((np.diff(starts) > 1) & (value_cell < 0))  # one hash, several pixel contents
+    relevant = ((value_cell[i] != value_cell[j]) | (value_cell[i] < 0)) & ~crowded[i] & ~crowded[j]
+    shared = np.flatnonzero((np.diff(starts) > 1) & (value_cell < 0) & ~crowded)  # one hash, several contents
     pairs = [*zip(i[relevant].tolist(), j[relevant].tolist(), strict=True), *((v, v) for v in shared.tolist())]
     by_value = {v: order[starts[v]:starts[v + 1]].tolist() for pair in pairs for v in pair}
     found = []
@@ -204,13 +214,13 @@ def near_duplicates(table: ImageTable, clusters: _Clusters, threshold: int) -> l
                         a, b = b, a
                     distance = int(popcount(np.array([values[va] ^ values[vb]], dtype=np.uint64))[0])
                     found.append(Duplicate(a, b, distance, cross_split, cross_task))
-    return sorted(found, key=lambda d: (d.distance or 0, d.a[0].task, d.a[0].key, d.b[0].key))
+    return sorted(found, key=lambda d: (d.distance or 0, d.a[0].task, d.a[0].key, d.b[0].key)), uninformative
 
 
 def find_leaks(table: ImageTable, classes: dict[str, list[str]], threshold: int) -> Findings:
     """Audit the scanned images: shared groups, exact and near duplicates, class balance."""
     clusters = _clusters(table)
     exact = sorted(exact_duplicates(table, clusters), key=lambda d: (d.a[0].task, d.a[0].key))
+    near, uninformative = near_duplicates(table, clusters, threshold)
     return Findings(images=len(table), threshold=threshold, balance=balance(table, classes),
-                    shared_groups=shared_groups(table), exact=exact,
-                    near=near_duplicates(table, clusters, threshold))
+                    shared_groups=shared_groups(table), exact=exact, near=near, uninformative=uninformative)

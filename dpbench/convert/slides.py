@@ -174,14 +174,17 @@ def parse_asap_xml(data: bytes, where: str) -> list[AsapAnnotation]:
 
 
 def rasterise(include: list[np.ndarray], exclude: list[np.ndarray], width: int, height: int,
-              scale: float) -> np.ndarray:
-    """Boolean mask of the ``include`` polygons minus the ``exclude`` polygons, level-0 points times ``scale``."""
+              scale: float, origin: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Boolean mask of the ``include`` polygons minus the ``exclude`` polygons: level-0 points, shifted so that
+    ``origin`` (level-0) is the mask's corner, times ``scale``."""
     canvas = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(canvas)
+    ox, oy = origin
     for polygons, value in ((include, 1), (exclude, 0)):
         for polygon in polygons:
             if len(polygon) >= 3:
-                draw.polygon([(float(px) * scale, float(py) * scale) for px, py in polygon], fill=value)
+                draw.polygon([((float(px) - ox) * scale, (float(py) - oy) * scale) for px, py in polygon],
+                             fill=value)
     return np.asarray(canvas) > 0
 
 

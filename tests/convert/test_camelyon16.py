@@ -105,6 +105,20 @@ def test_tiles_labels_background_and_groups(tmp_path: Path) -> None:
     assert samples[0].um_per_px == pytest.approx(0.486)
 
 
+def test_area_threshold_is_measured_finely_near_ten_percent(tmp_path: Path) -> None:
+    base = tmp_path / "camelyon16" / "training"
+    write_pyramid(base / "tumor" / "tumor_009.tif", slide_pixels(3, 1, [], 4))
+    (base / "lesion_annotations").mkdir(parents=True)
+    (base / "normal").mkdir()
+    strips = [("a", "Tumor", rect(5, 0, 5 + 0.07 * T, T)),  # 7 %: normal (read as > 10 % on the 1/32 mask)
+              ("b", "Tumor", rect(T + 5, 0, T + 5 + 0.12 * T, T)),  # 12 %: tumour
+              ("c", "Tumor", rect(2 * T + 3, 0, 2 * T + 3 + 0.095 * T, T))]  # 9.5 %: normal
+    (base / "lesion_annotations" / "tumor_009.xml").write_bytes(asap(strips))
+    labels = by_key(converter_for(TASK, tmp_path))  # type: ignore[arg-type]
+    assert labels == {"tumor_009_x000000_y000000": 0, "tumor_009_x000768_y000000": 1,
+                      "tumor_009_x001536_y000000": 0}
+
+
 def test_tile_pixels_are_the_resized_region(tmp_path: Path) -> None:
     base = make_raw(tmp_path)
     conv = converter_for(TASK, tmp_path)
