@@ -95,14 +95,30 @@ def _unpack(archive: Path, into: Path) -> None:
         else:
             raise DpbenchError(f"{archive} is neither a zip nor a tar archive; delete it and fetch again")
         for entry in sorted(staging.iterdir()):
-            destination = into / entry.name
-            if destination.exists():
-                shutil.rmtree(destination) if destination.is_dir() else destination.unlink()
-            entry.rename(destination)
+            if entry.name in (ARCHIVES, STATE):
+                raise DpbenchError(f"{archive} holds a top-level {entry.name}, which dpbench uses; refusing it")
+            _merge(entry, into / entry.name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         raise DpbenchError(f"cannot unpack {archive} ({exc}); delete it and fetch again") from exc
+    except OSError as exc:
+        raise DpbenchError(f"cannot unpack {archive} into {into} ({exc}); free some space or fix the "
+                           "permissions, then fetch again") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _merge(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target``: files replace files, folders merge, so files a user added are kept."""
+    if source.is_dir() and target.is_dir():
+        for child in sorted(source.iterdir()):
+            _merge(child, target / child.name)
+        source.rmdir()
+        return
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    source.rename(target)
 
 
 def _load_state(folder: Path) -> dict[str, dict[str, object]]:

@@ -59,6 +59,18 @@ def test_fetch_verifies_unpacks_and_reuses(served: tuple[Mirror, bytes], tmp_pat
     assert len(mirror.ranges("data.zip")) == 1  # nothing fetched twice
 
 
+def test_unpacking_again_keeps_files_the_user_added(served: tuple[Mirror, bytes], tmp_path: Path) -> None:
+    mirror, data = served
+    src = source((mirror.url + "data.zip",), data)
+    fetch_source(src, tmp_path / "raw", accept_licence=True)
+    added = tmp_path / "raw/toy/toy/Folds.csv"  # e.g. BreakHis folds put inside the archive's folder
+    added.write_text("fold,mag\n")
+    (tmp_path / "raw/toy" / STATE).unlink()  # a lost state file: the archive is fetched and unpacked again
+    again = fetch_source(src, tmp_path / "raw", accept_licence=True)
+    assert again.extracted == ["data.zip"] and added.read_text() == "fold,mag\n"
+    assert (tmp_path / "raw/toy/toy/CLASS_0/img0.txt").is_file()
+
+
 def test_dropped_transfer_resumes_with_range(served: tuple[Mirror, bytes], tmp_path: Path) -> None:
     mirror, data = served
     mirror.fault("data.zip", Fault("drop", times=1, after=1000))
@@ -136,6 +148,8 @@ def test_registration_source_gives_manual_steps(tmp_path: Path) -> None:
 def test_cli_lists_sources_and_explains_unknown_and_manual(tmp_path: Path) -> None:
     listed = run_cli("sources", "list")
     assert listed.returncode == 0 and "camelyon16" in listed.stdout and "CC0-1.0" in listed.stdout
+    only_cc0 = run_cli("sources", "list", "--licence-allow", "CC0-1.0")
+    assert "camelyon16" in only_cc0.stdout and "bach18" not in only_cc0.stdout
     unknown = run_cli("sources", "fetch", "camelyon", "--to", str(tmp_path))
     assert unknown.returncode == 2 and "did you mean camelyon16" in unknown.stderr
     assert "Traceback" not in unknown.stderr

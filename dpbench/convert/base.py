@@ -8,6 +8,7 @@ file, or is skipped with a reason that is logged and counted, never silently mis
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import logging
@@ -68,7 +69,12 @@ class Converter:
     def samples(self) -> list[Sample]:
         """The scanned samples sorted by key (checked: unique keys, labels in range, at least one)."""
         if self._samples is None:
-            found = sorted(self.scan(), key=lambda s: s.key)
+            try:
+                found = sorted(self.scan(), key=lambda s: s.key)
+            except (OSError, UnicodeDecodeError, csv.Error) as exc:  # converters name the file where they can
+                where = getattr(exc, "filename", None) or self.root
+                raise RawDataError(f"{self.task.name}: cannot read the raw data ({where}: {exc}); check or "
+                                   "re-extract the file") from exc
             seen: set[str] = set()
             for sample in found:
                 if sample.key in seen:
@@ -81,6 +87,12 @@ class Converter:
             if not found:
                 raise RawDataError(f"{self.task.name}: no samples found under {self.root}; check that it holds "
                                    f"the {self.task.source.title} layout (see `dpbench sources list`)")
+            empty = sorted(set(range(self.task.n_classes)) - {s.label for s in found})
+            if empty:
+                names = ", ".join(self.task.class_names[k] for k in empty)
+                raise RawDataError(f"{self.task.name}: no sample of class {names} under {self.root} (skipped: "
+                                   f"{dict(self.skipped) or 'none'}); the raw data are incomplete or their "
+                                   "annotations were not read")
             for reason, count in sorted(self.skipped.items()):
                 log.warning("%s: skipped %d item(s): %s", self.task.name, count, reason)
             self._samples = found

@@ -96,7 +96,11 @@ class PointConverter(Converter):
 
     def point_samples(self, path: Path, prefix: str, group: str, points: Sequence[tuple[int, np.ndarray]],
                       background: int, split: SplitName | None = None) -> Iterator[Sample]:
-        """Samples of one image: ``shifts`` per point of each (label, points) pair, then background tiles."""
+        """Samples of one image: ``shifts`` per point of each (label, points) pair, then background tiles.
+
+        The pairs come in priority order: a window of a later pair that contains a point of an earlier pair
+        (a "non-mitosis" window showing a mitosis) is dropped and counted, never given the weaker label.
+        """
         size = self.task.patch_px
         if size is None:
             raise RawDataError(f"{self.task.name}: the registry gives no patch size")
@@ -105,15 +109,17 @@ class PointConverter(Converter):
         if width < size or height < size:
             self.skip(f"image smaller than the {size} px patch", rel)
             return
-        kept: list[np.ndarray] = []
-        for label, found in points:
-            pts = self.inside(found, width, height, rel)
-            kept.append(pts)
+        kept = [self.inside(found, width, height, rel) for _, found in points]
+        for rank, ((label, _), pts) in enumerate(zip(points, kept, strict=True)):
             name = self.task.class_names[label]
+            stronger = np.concatenate(kept[:rank]) if rank else np.empty((0, 2))
             for i, (x, y) in enumerate(pts):
-                rng = seeded_rng(self.task.name, rel, name, i)
+                rng = seeded_rng(self.task.name, path.name, name, i)  # not the folder depth of the extraction
                 for j, (wx, wy) in enumerate(shifted_windows(rng, float(x), float(y), size, self.shifts,
                                                              width, height)):
+                    if points_in(stronger, wx, wy, size):
+                        self.skip(f"{name} window containing a point of an earlier class", rel)
+                        continue
                     yield Sample(key=f"{prefix}-{name}{i:04d}-{j:02d}", group=group, label=label, source=rel,
                                  coords=(wx, wy, size, size), um_per_px=self.task.um_per_px, split=split)
         every = np.concatenate(kept) if kept else np.empty((0, 2))

@@ -86,3 +86,11 @@ def test_corrupt_mask_is_an_error_naming_it(tmp_path: Path) -> None:
     (root / "01_02_pc.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(RawDataError, match=r"01_02_pc\.png"):
         converter_for(TASK, tmp_path).samples()
+
+
+def test_no_ground_truth_at_all_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "janowczyk_mitosis"
+    write_field(root, "01_01", None)
+    write_field(root, "02_01", None)
+    with pytest.raises(RawDataError, match="no _pc.png ground-truth mask"):
+        converter_for(TASK, tmp_path).samples()

@@ -82,6 +82,20 @@ def test_shifts_do_not_depend_on_other_frames(tmp_path: Path) -> None:
     assert [s for s in both if not s.key.startswith("H03")] == aperio
 
 
+def test_non_mitosis_windows_never_show_a_mitosis(tmp_path: Path) -> None:
+    root = tmp_path / "mitos_atypia14"
+    write_frame(root, "A07_00Aa", "200,200,1\n", "230,200,0.5\n")  # a not-mitosis point 30 px from a mitosis
+    write_frame(root, "A07_00Ab", "", "200,200,0.5\n")  # a lone not-mitosis point
+    write_frame(root, "A07_00Ac", "", "")  # nothing annotated: background tiles
+    conv = converter_for(TASK, tmp_path)
+    samples = conv.samples()
+    assert len(frame(samples, "A07_00Aa", MITOSIS)) == 10 and len(frame(samples, "A07_00Ab", OTHER)) == 10
+    # Every window around the not-mitosis point also holds the mitosis (both stay inside a 323 px window
+    # shifted by at most 80 px): none may be labelled non_mitosis.
+    assert frame(samples, "A07_00Aa", OTHER) == []
+    assert conv.skipped == {"non_mitosis window containing a point of an earlier class": 10}
+
+
 def test_malformed_csv_is_an_error_naming_it(tmp_path: Path) -> None:
     root = make_raw(tmp_path)
     write_frame(root, "A05_01Ba", "12,x,1\n", "")
@@ -108,10 +122,10 @@ def test_real_scanner_tiff_as_a_frame(tmp_path: Path) -> None:
     (inner / "mitosis").mkdir()
     (inner / "frames" / "x40" / "A07_00Aa.tiff").symlink_to(real)  # used in place, not copied
     (inner / "mitosis" / "A07_00Aa_mitosis.csv").write_text("550,540,1\n")
-    (inner / "mitosis" / "A07_00Aa_not_mitosis.csv").write_text("")
+    (inner / "mitosis" / "A07_00Aa_not_mitosis.csv").write_text("200,200,0.5\n")
     conv = converter_for(TASK, tmp_path)
     samples = conv.samples()
-    assert sum(s.label == MITOSIS for s in samples) == 10
+    assert sum(s.label == MITOSIS for s in samples) == 10 and sum(s.label == OTHER for s in samples) == 10
     original = read_rgb(real)  # a JPEG-in-TIFF Pillow cannot decode: tifffile reads it
     width, height = original.shape[1], original.shape[0]
     assert all(s.coords is not None and s.coords[0] + 323 <= width and s.coords[1] + 323 <= height

@@ -86,9 +86,10 @@ def test_slide_in_two_splits_is_grouped_per_split(tmp_path: Path) -> None:
     ("not_h5", "cannot open .*valid_x.h5 as HDF5"),
     ("missing", "missing .*test_y.h5"),
     ("bad_gz", "cannot decompress .*test_x.h5.gz"),
+    ("flipped_gz", "cannot decompress .*test_x.h5.gz"),
 ])
 def test_bad_raw_files_are_errors_naming_them(tmp_path: Path, damage: str, match: str) -> None:
-    root = make_raw(tmp_path, gz=("test",) if damage == "bad_gz" else ())
+    root = make_raw(tmp_path, gz=("test",) if damage.endswith("_gz") else ())
     if damage in ("short_y", "bad_label"):
         with h5py.File(root / f"{name('valid', 'y')}.h5", "w") as handle:
             handle.create_dataset("y", data=np.array([0, 1, 0], np.uint8) if damage == "short_y"
@@ -102,8 +103,13 @@ def test_bad_raw_files_are_errors_naming_them(tmp_path: Path, damage: str, match
         (root / f"{name('valid', 'x')}.h5").write_bytes(b"not hdf5")
     elif damage == "missing":
         (root / f"{name('test', 'y')}.h5").unlink()
-    else:
+    elif damage == "bad_gz":
         (root / f"{name('test', 'x')}.h5.gz").write_bytes(b"\x1f\x8b truncated")
+    else:  # a damaged deflate stream (zlib.error, not OSError)
+        packed = root / f"{name('test', 'x')}.h5.gz"
+        data = bytearray(packed.read_bytes())
+        data[12] ^= 0xFF  # just after the 10-byte header: "invalid block type"
+        packed.write_bytes(bytes(data))
     with pytest.raises(RawDataError, match=match):
         converter_for(TASK, tmp_path).samples()
     assert not list(root.glob("*.partial-*"))

@@ -103,3 +103,11 @@ def test_missing_layout_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "tupac16" / "mitoses_ground_truth").mkdir(parents=True)
     with pytest.raises(RawDataError, match="mitoses_train_image_data_part"):
         converter_for(TASK, tmp_path).samples()
+
+
+def test_case_without_ground_truth_folder_is_skipped_not_negative(tmp_path: Path) -> None:
+    root = make_raw(tmp_path)
+    write_hpf(root / "mitoses_train_image_data_part_3" / "07" / "01.tif", 7)  # case 07: ground truth not extracted
+    conv = converter_for(TASK, tmp_path)
+    assert not [s for s in conv.samples() if s.key.startswith("07-")]
+    assert conv.skipped["HPF of a case without a ground-truth folder (labels unknown)"] == 1

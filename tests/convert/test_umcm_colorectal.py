@@ -71,3 +71,11 @@ def test_cli_build_reports_missing_sources_and_audit_passes(tmp_path: Path) -> N
     assert "not built: Lung" in built.stdout and "private" in built.stdout
     audit = run_cli("audit", str(out))
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_a_class_without_any_sample_stops_the_conversion(tmp_path: Path) -> None:
+    base = make_raw(tmp_path, per_class=1)
+    for tile in (base / "08_EMPTY").iterdir():
+        tile.unlink()
+    with pytest.raises(RawDataError, match="no sample of class EMPTY"):
+        converter_for(TASK, tmp_path).samples()

@@ -75,6 +75,9 @@ class Janowczyk5(PointConverter):
                 mitoses = np.empty((0, 2))
             yield from self.point_samples(path, prefix=path.stem, group=f"patient{match.group(1)}",
                                           points=[(index["mitosis"], mitoses)], background=index["no_mitosis"])
+        if unannotated and unannotated == len(images) - self.skipped["TIFF not named PP_NN"]:
+            raise RawDataError(f"no {MASK_SUFFIX} ground-truth mask next to any field under {self.root}; every "
+                               "mitosis would become a negative: extract the ground truth with the images")
         if unannotated:
             log.warning("%s: %d field(s) have no %s mask and are taken as mitosis-free", self.task.name,
                         unannotated, MASK_SUFFIX)

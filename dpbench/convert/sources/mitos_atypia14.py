@@ -14,7 +14,8 @@ either CSV is skipped with a counted reason (an empty CSV means "none"), since i
 Patches are 323x323 x40 pixels. Class ``mitosis``: 10 windows around each mitosis point, each shifted
 uniformly by up to 80 px (a quarter of the patch, so the point stays inside) and moved inside the frame.
 Class ``non_mitosis``: the same 10 shifted windows around each not-mitosis point (the paper's "other"
-class; it states the factor for mitoses only, dpbench applies it to both). Class ``no_annotation``: tiles
+class; it states the factor for mitoses only, dpbench applies it to both); a not-mitosis window that also
+contains a mitosis point is dropped and counted rather than labelled ``non_mitosis``. Class ``no_annotation``: tiles
 covering the frame exhaustively with a 64 px overlap (stride 259, about a fifth of the patch, the same
 fraction as dpbench's 250 px mitosis tasks; the paper gives no overlap), plus a last row/column flush with
 the frame edge, kept only when no mitosis or not-mitosis point lies inside. The confidence column is

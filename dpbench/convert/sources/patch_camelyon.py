@@ -27,6 +27,7 @@ import gzip
 import logging
 import os
 import shutil
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,10 +106,11 @@ class PatchCamelyon(Converter):
             with gzip.open(packed, "rb") as source, open(partial, "wb") as target:
                 shutil.copyfileobj(source, target, 1 << 22)
             os.replace(partial, path)
-        except (OSError, EOFError) as exc:
-            partial.unlink(missing_ok=True)
+        except (OSError, EOFError, zlib.error) as exc:
             raise RawDataError(f"cannot decompress {packed} to {path} ({exc}): re-download it, or gunzip it "
                                "yourself when the folder is read-only") from exc
+        finally:
+            partial.unlink(missing_ok=True)  # gone after a successful rename; a failed or killed run leaves none
         log.info("%s: decompressed %s", self.task.name, packed)
         return path
 

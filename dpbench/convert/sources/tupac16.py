@@ -61,6 +61,9 @@ class Tupac16(PointConverter):
                 continue
             case, hpf = path.parent.name, path.stem
             seen.add((case, hpf))
+            if not (truth / case).is_dir():  # a partial extraction: its mitoses would all become negatives
+                self.skip("HPF of a case without a ground-truth folder (labels unknown)", self.rel(path))
+                continue
             csv = truth / case / f"{hpf}.csv"
             mitoses = read_point_csv(csv, "yx") if csv.is_file() else np.empty((0, 2))
             yield from self.point_samples(path, prefix=f"{case}-{hpf}", group=f"case{case}",
