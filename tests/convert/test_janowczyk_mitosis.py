@@ -92,5 +92,5 @@ def test_no_ground_truth_at_all_is_an_error(tmp_path: Path) -> None:
     root = tmp_path / "janowczyk_mitosis"
     write_field(root, "01_01", None)
     write_field(root, "02_01", None)
-    with pytest.raises(RawDataError, match="no _pc.png ground-truth mask"):
+    with pytest.raises(RawDataError, match=r"no _pc\.png ground-truth mask"):
         converter_for(TASK, tmp_path).samples()
