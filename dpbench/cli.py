@@ -132,8 +132,11 @@ def build(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        selected = pool_tasks(chosen, tasks)
-        n_images = sum(t.sizes.images for t in selected)
+        from dpbench.build import raw_problem
+
+        selected = [t for t in pool_tasks(chosen, tasks) if raw_problem(t, raw) is None]
+        # Converted counts are known only once the raw data are scanned: no total for real pools.
+        n_images = sum(t.sizes.images for t in selected) if chosen.synthetic else None
         bar_tasks = progress.add_task("tasks", total=len(selected), rate="")
         bar_images = progress.add_task("images", total=n_images, rate="")
         shards = [0]
