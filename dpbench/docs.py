@@ -100,7 +100,9 @@ def _source_page(source: Source, tasks: list[Task]) -> str:
 
     module = converter_module(tasks[0])
     lines = [f"# {source.title}", "", GENERATED, "",
-             f"- **Source id**: `{source.id}`; **raw folder**: `<raw>/{source.folder}/`",
+             f"- **Source id**: `{source.id}`; **raw folder**: " + ("one folder per task (see below)"
+                                                                  if source.availability == "private"
+                                                                  else f"`<raw>/{source.folder}/`"),
              f"- **Tasks**: {', '.join(f'[{t.name}](../tasks/{t.name}.md)' for t in tasks)}",
              f"- **Availability**: {source.availability}; **licence**: {source.licence}; **redistributable**: "
              f"{'yes' if source.redistributable else 'no (dpbench converts locally and never re-hosts it)'}",
