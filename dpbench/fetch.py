@@ -138,7 +138,7 @@ def fetch_source(source: Source, dest: Path, *, accept_licence: bool, retries: i
     started = time.perf_counter()
     folder = dest / source.folder
     report = FetchReport(source=source.id, folder=folder)
-    if not source.downloads or source.availability in ("private", "registration", "synthetic"):
+    if not source.fetchable:
         report.manual = manual_steps(source)
         return report
     if not accept_licence:

@@ -8,20 +8,15 @@ import typer
 from rich.table import Table
 
 from dpbench.cli_support import console, friendly
-from dpbench.errors import DpbenchError
+from dpbench.tasks.models import Source
 
 sources_app = typer.Typer(help="Raw sources: list them, fetch the ones that may be downloaded.", no_args_is_help=True)
 
 
-def _how(source_id: str) -> str:
-    from dpbench.tasks.registry import all_tasks
-
-    source = next(t.source for t in all_tasks().values() if t.source.id == source_id)
+def _how(source: Source) -> str:
     if source.availability == "private":
         return "private: import a lab export"
-    if source.downloads and source.availability == "public":
-        return f"dpbench sources fetch {source.id}"
-    return "manual (see `sources fetch`)"
+    return f"dpbench sources fetch {source.id}" if source.fetchable else "manual (see `sources fetch`)"
 
 
 @sources_app.command("list")
@@ -31,20 +26,17 @@ def list_sources(
 ) -> None:
     """Every raw source: its tasks, availability, licence, size, and how to get it."""
     from dpbench.convert import supported_sources
-    from dpbench.tasks.registry import all_tasks, licence_filter
+    from dpbench.tasks.registry import licence_filter, raw_sources
 
-    tasks = licence_filter([t for t in all_tasks().values() if not t.synthetic], licence_allow)
-    by_source: dict[str, list[str]] = {}
-    for task in tasks:
-        by_source.setdefault(task.source.id, []).append(task.name)
     table = Table(title="raw sources (build with `dpbench build --pool NAME --raw DIR`; data go in DIR/<folder>)")
     for column in ("source", "tasks", "availability", "licence", "size", "folder", "converter", "get it"):
         table.add_column(column, overflow="fold")
     converters = supported_sources()
-    for source_id, names in sorted(by_source.items()):
-        source = next(t.source for t in tasks if t.source.id == source_id)
-        table.add_row(source_id, ", ".join(names), source.availability, source.licence, source.size or "?",
-                      source.folder, "yes" if source_id in converters else "no", _how(source_id))
+    for source_id, (source, tasks) in raw_sources().items():
+        if not licence_filter(list(tasks), licence_allow):
+            continue
+        table.add_row(source_id, ", ".join(t.name for t in tasks), source.availability, source.licence,
+                      source.size or "?", source.folder, "yes" if source_id in converters else "no", _how(source))
     console.print(table)
 
 
@@ -61,16 +53,9 @@ def fetch(
     from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
     from dpbench.fetch import fetch_source
-    from dpbench.tasks.registry import all_tasks
+    from dpbench.tasks.registry import get_source
 
-    known = {t.source.id: t.source for t in all_tasks().values() if not t.synthetic}
-    if name not in known:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(known), n=3)
-        raise DpbenchError(f"unknown source {name!r}: " + (f"did you mean {', '.join(close)}?" if close
-                                                           else "see `dpbench sources list`"))
-    source = known[name]
+    source = get_source(name)
     console.print(f"{source.title}\nlicence: [bold]{source.licence}[/]  ({source.url})")
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=console, transient=True) as progress:

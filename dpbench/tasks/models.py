@@ -97,6 +97,11 @@ class Source(BaseModel):
         """Folder name of this source under a raw-data root."""
         return self.raw_dir or self.id
 
+    @property
+    def fetchable(self) -> bool:
+        """Whether `dpbench sources fetch` may download it (public, with pinned files)."""
+        return self.availability == "public" and bool(self.downloads)
+
     @field_validator("citation")
     @classmethod
     def _bibtex(cls, value: str) -> str:

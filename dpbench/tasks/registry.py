@@ -8,7 +8,7 @@ import json
 import pkgutil
 from functools import cache
 
-from dpbench.tasks.models import Pool, Task
+from dpbench.tasks.models import Pool, Source, Task
 
 
 class RegistryError(LookupError):
@@ -94,6 +94,27 @@ def pools() -> dict[str, Pool]:
                             description="Modern public datasets (2018-2026) with official or patient-level "
                                         "splits, converted locally from their own downloads."))
     return {p.name: p for p in defined}
+
+
+@cache
+def raw_sources() -> dict[str, tuple[Source, tuple[Task, ...]]]:
+    """Source id → the raw source and its registered (non-synthetic) tasks, sorted by id."""
+    found: dict[str, tuple[Source, list[Task]]] = {}
+    for task in paper_and_public_tasks():
+        found.setdefault(task.source.id, (task.source, []))[1].append(task)
+    return {k: (src, tuple(tasks)) for k, (src, tasks) in sorted(found.items())}
+
+
+def get_source(source_id: str) -> Source:
+    """The raw source called ``source_id``, or a RegistryError naming the close matches."""
+    known = raw_sources()
+    if source_id not in known:
+        import difflib
+
+        close = difflib.get_close_matches(source_id, list(known), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "see `dpbench sources list`"
+        raise RegistryError(f"unknown source {source_id!r}: {hint}")
+    return known[source_id][0]
 
 
 def get_pool(name: str) -> Pool:
