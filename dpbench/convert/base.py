@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,10 @@ from dpbench.tasks.models import Task
 
 log = logging.getLogger("dpbench.convert")
 
+#: Image files converters read (others in a class folder are skipped with a count).
+IMAGE_EXT = frozenset({".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg"})
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-]+")
+
 
 class RawDataError(DpbenchError):
     """Raw data that cannot be converted; the message names the file and the fix."""
@@ -34,6 +39,28 @@ def seeded_rng(*parts: object) -> np.random.Generator:
     """A generator seeded by a stable hash of ``parts`` (never Python's salted ``hash``)."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def key_safe(text: str, fill: str = "-") -> str:
+    """``text`` with each run of characters a shard key cannot hold (all but letters, digits, ``_``, ``-``)
+    replaced by ``fill`` (webdataset cuts keys at the first ``.``)."""
+    return _UNSAFE_KEY.sub(fill, text)
+
+
+def safe_key(*parts: str) -> str:
+    """A shard-safe sample key joined with ``-`` from the non-empty ``parts``."""
+    return "-".join(key_safe(part).strip("-") for part in parts if part)
+
+
+def raw_files(root: Path) -> list[Path]:
+    """Every file under ``root`` in sorted order, leaving out hidden entries (``.archives``, ``._x``, ...)."""
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """The visible (not dot-named) sub-folders of ``folder``, sorted."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

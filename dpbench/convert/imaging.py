@@ -61,14 +61,23 @@ def read_mask(path: Path) -> np.ndarray:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image without decoding its pixels."""
+    """(width, height) of an image from its header; TIFFs Pillow cannot parse are asked to tifffile."""
     if not path.is_file():
         raise RawDataError(f"missing raw file {path}; re-extract the source archive")
     try:
         with Image.open(path) as image:
             return image.size
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise RawDataError(f"cannot read {path} ({exc}); the file is corrupt or not an image") from exc
+        if path.suffix.lower() not in (".tif", ".tiff"):
+            raise RawDataError(f"cannot read {path} ({exc}); the file is corrupt or not an image") from exc
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            shape = tif.series[0].levels[0].shape
+    except Exception as exc:
+        raise RawDataError(f"cannot read {path} ({exc}); the file is corrupt: re-download it") from exc
+    return int(shape[1]), int(shape[0])
 
 
 def positions(length: int, size: int, stride: int) -> list[int]:
@@ -126,15 +135,3 @@ def points_in(points: np.ndarray, x: int, y: int, size: int) -> bool:
         return False
     inside = (points[:, 0] >= x) & (points[:, 0] < x + size) & (points[:, 1] >= y) & (points[:, 1] < y + size)
     return bool(inside.any())
-
-
-def polygon_mask(polygons: list[np.ndarray], width: int, height: int, scale: float = 1.0) -> np.ndarray:
-    """Rasterise (N, 2) x/y polygons (level-0 pixels, multiplied by ``scale``) into a boolean mask."""
-    from PIL import ImageDraw
-
-    canvas = Image.new("1", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
-    for polygon in polygons:
-        if len(polygon) >= 3:
-            draw.polygon([(float(px) * scale, float(py) * scale) for px, py in polygon], fill=1)
-    return np.asarray(canvas, dtype=bool)

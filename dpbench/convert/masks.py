@@ -1,4 +1,4 @@
-"""Mask-thresholded tiling for segmentation sources, plus small helpers shared by folder-layout converters.
+"""Mask-thresholded tiling for segmentation sources, and the patient-prefix rule of file names.
 
 :class:`MaskTiler` pairs each raw image with its binary mask by file name, tiles the image exhaustively on a
 ``stride`` grid of ``size`` px windows anchored at the top-left corner (windows that would cross the border
@@ -10,47 +10,15 @@ foreground in the mask. The threshold is applied on integer pixel counts, so "5 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter, RawDataError, raw_files, safe_key
 from dpbench.convert.imaging import area_fractions, grid, image_size, read_mask
 from dpbench.samples import Sample
 from dpbench.tasks.models import Task
-
-IMAGE_EXT = frozenset({".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg"})
-_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]+")
-
-
-def safe_key(*parts: str) -> str:
-    """A shard-safe sample key (letters, digits, ``_`` and ``-`` only) joined from ``parts``."""
-    return "-".join(_UNSAFE.sub("-", part).strip("-") for part in parts if part)
-
-
-def raw_files(root: Path) -> list[Path]:
-    """Every file under ``root`` in sorted order, leaving out hidden entries (``.archives``, ``._x``, ...)."""
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
-
-
-def pixel_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image from its header; TIFFs Pillow cannot parse are asked to tifffile."""
-    try:
-        return image_size(path)
-    except RawDataError:
-        if path.suffix.lower() not in (".tif", ".tiff"):
-            raise
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            shape = tif.series[0].levels[0].shape
-    except Exception as exc:
-        raise RawDataError(f"cannot read {path} ({exc}); the file is corrupt: re-download it") from exc
-    return int(shape[1]), int(shape[0])
 
 
 def patient_prefix(name: str, path: Path) -> str:
@@ -118,7 +86,7 @@ class MaskTiler(Converter):
     def scan(self) -> Iterator[Sample]:
         for base, image, mask_path in self.pairs():
             group = patient_prefix(base, image)
-            width, height = pixel_size(image)
+            width, height = image_size(image)
             mask = read_mask(mask_path)
             if mask.shape != (height, width):
                 raise RawDataError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image {image} is "

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter, RawDataError, subfolders
 from dpbench.samples import Sample
 from dpbench.tasks.models import SPLITS, SplitName, Task
 
@@ -46,13 +46,13 @@ class Bracs(Converter):
     def scan(self) -> Iterator[Sample]:
         base = _base(self.root)
         folders = {f"{i}_{name}": i for i, name in enumerate(self.task.class_names)}
-        for entry in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for entry in subfolders(base):
             if entry.name not in SPLITS:
                 raise RawDataError(f"unknown split folder {entry}: expected train, val and test")
         for split in SPLITS:
             if not (base / split).is_dir():
                 raise RawDataError(f"missing official split folder {base / split}; re-download BRACS_RoI")
-            for folder in sorted(p for p in (base / split).iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for folder in subfolders(base / split):
                 if folder.name not in folders:
                     raise RawDataError(f"unknown class folder {folder}: expected one of {', '.join(folders)}")
                 yield from self._regions(folder, folders[folder.name], split)

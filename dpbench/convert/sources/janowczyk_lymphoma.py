@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
-from dpbench.convert.masks import IMAGE_EXT, pixel_size, safe_key
+from dpbench.convert.base import IMAGE_EXT, Converter, RawDataError, safe_key, subfolders
+from dpbench.convert.imaging import image_size
 from dpbench.samples import Sample
 from dpbench.tasks.models import Task
 
@@ -48,7 +48,7 @@ class JanowczykLymphoma(Converter):
     def base(self) -> Path:
         """The folder holding the class folders (the source folder or its only sub-folder)."""
         names = set(self.task.class_names)
-        visible = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        visible = subfolders(self.root)
         if any(p.name in names for p in visible) or len(visible) != 1:
             return self.root
         return visible[0]
@@ -56,7 +56,7 @@ class JanowczykLymphoma(Converter):
     def scan(self) -> Iterator[Sample]:
         base = self.base()
         index = {name: i for i, name in enumerate(self.task.class_names)}
-        folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+        folders = subfolders(base)
         for folder in folders:
             if folder.name not in index:
                 raise RawDataError(f"unknown class folder {folder}: expected only "
@@ -69,7 +69,7 @@ class JanowczykLymphoma(Converter):
                 if not path.is_file() or path.suffix.lower() not in IMAGE_EXT:
                     self.skip("not an image file", path)
                     continue
-                corners = centred_grid(*pixel_size(path), TILE)
+                corners = centred_grid(*image_size(path), TILE)
                 if not corners:
                     self.skip(f"image smaller than one {TILE} px tile", path)
                     continue

@@ -17,11 +17,10 @@ a different class than its folder. Keys are ``nct100k-<stem>`` and ``val7k-<stem
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter, RawDataError, key_safe
 from dpbench.samples import Sample
 from dpbench.tasks.models import SplitName, Task
 
@@ -32,7 +31,6 @@ PARTS: tuple[tuple[str, SplitName | None, str], ...] = (
     ("CRC-VAL-HE-7K", "test", "val7k"),
 )
 _TIFF = {".tif", ".tiff"}
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 class NctCrcHe(Converter):
@@ -66,7 +64,7 @@ class NctCrcHe(Converter):
             if named in index and named != folder.name:
                 raise RawDataError(f"{path} is named as class {named} but sits in the {folder.name} folder; "
                                    "re-extract the archive")
-            key = f"{prefix}-{_UNSAFE.sub('_', path.stem)}"
+            key = f"{prefix}-{key_safe(path.stem, '_')}"
             yield Sample(key=key, group=key, label=index[folder.name], source=self.rel(path),
                          um_per_px=self.task.um_per_px, split=split)
 

@@ -59,12 +59,11 @@ character other than letters, digits, ``_`` and ``-`` replaced by ``-``.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import IMAGE_EXT, Converter, RawDataError, key_safe
 from dpbench.convert.cytomine import (
     CLASSES_FILE,
     IMAGES_FILE,
@@ -97,9 +96,7 @@ INTERNAL_NAMES: dict[str, str] = {
     "HumanLba": "ulb_anapath_lba",
     "BoneMarrow": "ulg_bonemarrow",
 }
-IMAGE_EXT = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 _METADATA = frozenset({*TERMS_FILES, IMAGES_FILE, CLASSES_FILE})
-_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]+")
 
 
 def _dirs_named(parent: Path, names: set[str]) -> list[Path]:
@@ -145,7 +142,7 @@ class _Crop:
 
 
 def _key(*parts: str) -> str:
-    return _UNSAFE.sub("-", "-".join(parts))
+    return key_safe("-".join(parts))
 
 
 class PrivateExport(Converter):

@@ -26,8 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
-from dpbench.convert.masks import IMAGE_EXT, raw_files, safe_key
+from dpbench.convert.base import IMAGE_EXT, Converter, RawDataError, raw_files, safe_key
 from dpbench.samples import Sample
 from dpbench.tasks.models import Task
 

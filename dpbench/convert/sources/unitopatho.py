@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter, RawDataError, key_safe, subfolders
 from dpbench.samples import Sample
 from dpbench.tasks.models import SplitName, Task
 
@@ -34,13 +33,12 @@ SUBSET = "800"
 #: CSV file → official split (None: shared between train and val by dpbench)
 TABLES: tuple[tuple[str, SplitName | None], ...] = (("train.csv", None), ("test.csv", "test"))
 COLUMNS = ("image_id", "top_label_name", "wsi")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def image_key(image_id: str) -> str:
     """A shard-safe key for ``image_id`` (unique: a digest is appended whenever a character was replaced)."""
     stem = image_id[:-4] if image_id.lower().endswith(".png") else image_id
-    clean = _UNSAFE.sub("_", stem)
+    clean = key_safe(stem, "_")
     if clean == stem:
         return clean
     return f"{clean}-{hashlib.sha256(image_id.encode()).hexdigest()[:8]}"
@@ -66,7 +64,7 @@ class UniToPatho(Converter):
             raise RawDataError(f"missing {base}: extract the UniToPatho archive so that its 800/ subset sits in "
                                f"{self.root}")
         index = {name: i for i, name in enumerate(self.task.class_names)}
-        for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for folder in subfolders(base):
             if folder.name not in index:
                 raise RawDataError(f"unknown class folder {folder}: expected one of "
                                    f"{', '.join(self.task.class_names)}")
