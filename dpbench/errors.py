@@ -3,3 +3,7 @@
 
 class DpbenchError(Exception):
     """A user-facing error: the message says what is wrong and how to fix it."""
+
+
+class Unscorable(DpbenchError):
+    """A task that cannot be scored with this data (a single class, no validation split): skipped, not fatal."""

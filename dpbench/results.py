@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dpbench.errors import DpbenchError
@@ -79,3 +81,30 @@ def load_results(path: Path) -> Results:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise DpbenchError(f"{path} is not a dpbench results file: {where}: {first['msg']}") from exc
+
+
+class TaskSummary(NamedTuple):
+    """One task's scores over its seeds: metric, mean, sample standard deviation (0 for one seed), seed count."""
+
+    metric: str
+    mean: float
+    std: float
+    n: int
+
+
+def scores_by_task(results: Results) -> dict[str, list[TaskScore]]:
+    """The scores grouped by task, tasks in the order they first appear."""
+    grouped: dict[str, list[TaskScore]] = {}
+    for score in results.scores:
+        grouped.setdefault(score.task, []).append(score)
+    return grouped
+
+
+def task_summaries(results: Results) -> dict[str, TaskSummary]:
+    """Per task (in the order they first appear): metric, mean ± std over seeds and the number of seeds."""
+    summaries = {}
+    for task, scores in scores_by_task(results).items():
+        values = [s.score for s in scores]
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        summaries[task] = TaskSummary(scores[0].metric, float(np.mean(values)), std, len(values))
+    return summaries

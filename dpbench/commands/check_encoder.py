@@ -6,9 +6,7 @@ import typer
 from rich.table import Table
 
 from dpbench.cli_support import console, fail, friendly
-
-SPECS = ("random[:SEED], torchvision:NAME[:WEIGHTS], timm:NAME[:random], torchscript:PATH, python:MODULE:ATTR, "
-         "checkpoint:PATH")
+from dpbench.commands import SPECS
 
 
 @friendly
@@ -18,9 +16,9 @@ def check_encoder_command(
     batch: int = typer.Option(8, min=1, help="Synthetic images per batch."),
 ) -> None:
     """Load an encoder and check its contract: (B, D) float output, finite, deterministic, batch-independent."""
+    from dpbench.encoders.base import resolve_device
     from dpbench.encoders.check import check_encoder
     from dpbench.encoders.load import load_encoder
-    from dpbench.evaluation.features import resolve_device
 
     target = str(resolve_device(device))
     encoder = load_encoder(spec)

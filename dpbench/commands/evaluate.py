@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dpbench.cli_support import console, friendly
+from dpbench.commands import SPECS
 from dpbench.errors import DpbenchError
 
 
@@ -22,8 +23,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 @friendly
 def eval_command(
-    encoder: str = typer.Option(..., help="random[:SEED], torchvision:NAME[:WEIGHTS], timm:NAME, torchscript:PATH, "
-                                          "python:MODULE:ATTR or checkpoint:PATH."),
+    encoder: str = typer.Option(..., help=f"Encoder spec: {SPECS}."),
     pool: str = typer.Option("synthetic", help="Pool the data folder must hold."),
     data: Path = typer.Option(Path("dpbench-data"), help="Built pool (dpbench build --out)."),
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks (repeatable)."),
@@ -48,12 +48,11 @@ def eval_command(
     out: Path = typer.Option(Path("dpbench-results"), help="Folder for results.json and report.html."),
 ) -> None:
     """Evaluate an encoder: features + linear SVM, or fine-tuning; write results.json and report.html."""
-    import numpy as np
-
     from dpbench.encoders import load_encoder
     from dpbench.evaluation.finetune import FinetuneConfig
     from dpbench.evaluation.report import write_report
     from dpbench.evaluation.run import EvalConfig, evaluate
+    from dpbench.results import task_summaries
     from dpbench.shards import load_manifest
 
     if protocol not in ("linear", "finetune") or probe not in ("svm", "fast") or precision not in ("fp32", "bf16"):
@@ -100,11 +99,8 @@ def eval_command(
                         + (", SYNTHETIC" if results.provenance.synthetic else "") + ")")
     for column in ("task", "metric", "mean", "std", "seeds"):
         table.add_column(column, justify="left" if column == "task" else "right")
-    for task in dict.fromkeys(s.task for s in results.scores):
-        values = [s.score for s in results.scores if s.task == task]
-        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        metric = next(s.metric for s in results.scores if s.task == task)
-        table.add_row(task, metric, f"{np.mean(values):.4f}", f"{std:.4f}", str(len(values)))
+    for task, summary in task_summaries(results).items():
+        table.add_row(task, summary.metric, f"{summary.mean:.4f}", f"{summary.std:.4f}", str(summary.n))
     console.print(table)
     for task, why in results.skipped.items():
         console.print(f"[yellow]skipped[/] {task}: {why}")

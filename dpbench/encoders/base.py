@@ -21,6 +21,38 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 TRAIN_CROP_SCALE: tuple[float, float] = (0.5, 1.0)
 
 
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise DpbenchError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DpbenchError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of the module's first parameter or buffer; CPU for a module without either."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (just the type name when the message is empty)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 

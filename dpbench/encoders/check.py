@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dpbench.encoders.base import Encoder, InputSpec
+from dpbench.encoders.base import Encoder, InputSpec, module_device, one_line, resolve_device
 from dpbench.errors import DpbenchError
 
 #: Features may differ by at most TOLERANCE × max(1, max |feature|) between runs / batch compositions.
@@ -27,11 +27,6 @@ class Check:
 
 class _Failed(Exception):
     """A check that failed for a reason other than an exception from the encoder."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def synthetic_batch(input: InputSpec, batch: int, seed: int = 0) -> torch.Tensor:
@@ -65,30 +60,24 @@ def _run(name: str, body: Callable[[], str]) -> Check:
     except _Failed as exc:
         return Check(name, False, str(exc))
     except Exception as exc:  # the encoder raised: report it, never a traceback
-        return Check(name, False, _one_line(exc))
+        return Check(name, False, one_line(exc))
 
 
 def check_encoder(encoder: Encoder, device: str = "cpu", batch: int = 8) -> list[Check]:
     """Run the contract checks on ``device`` with ``batch`` synthetic images; the module is moved back afterwards."""
     if batch < 1:
         raise DpbenchError(f"batch must be >= 1, got {batch}")
-    try:
-        target = torch.device(device)
-    except RuntimeError:
-        raise DpbenchError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise DpbenchError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    target = resolve_device(device)
     module = encoder.module
-    original = next((t.device for t in (*module.parameters(), *module.buffers())), None)
+    original = module_device(module)  # CPU for a module without tensors, where moving back changes nothing
     try:
         module.to(target)
     except Exception as exc:
-        raise DpbenchError(f"cannot move encoder {encoder.spec} to {device}: {_one_line(exc)}") from None
+        raise DpbenchError(f"cannot move encoder {encoder.spec} to {device}: {one_line(exc)}") from None
     try:
         return _checks(encoder, target, batch)
     finally:
-        if original is not None:
-            module.to(original)
+        module.to(original)
 
 
 def _checks(encoder: Encoder, device: torch.device, batch: int) -> list[Check]:

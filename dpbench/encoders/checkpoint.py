@@ -12,8 +12,6 @@ Format (a dict, loadable with ``torch.load(path, weights_only=True)``)::
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from dpbench.encoders.base import Encoder, InputSpec
+from dpbench.encoders.base import Encoder, InputSpec, first_line
 from dpbench.encoders.load import build_module, finish_encoder
 from dpbench.errors import DpbenchError
+from dpbench.io import atomic_open
 
 FORMAT = "dpbench-encoder"
 VERSION = 1
@@ -73,7 +72,7 @@ def _build(arch: str, state_dict: Mapping[str, Any], source: str) -> nn.Module:
 def save_encoder_checkpoint(encoder_module_state: Mapping[str, torch.Tensor] | nn.Module, arch: str,
                             input: InputSpec, path: Path, extra: dict[str, Any] | None = None, *,
                             verify: bool = True) -> Path:
-    """Write a dpbench encoder checkpoint atomically (temp file + ``os.replace``); returns ``path``.
+    """Write a dpbench encoder checkpoint atomically (:func:`dpbench.io.atomic_open`); returns ``path``.
 
     ``encoder_module_state`` is the encoder's ``state_dict()`` (or the module itself). With ``verify`` the arch is
     built and the weights are loaded into it first, so a checkpoint that would not load is never written.
@@ -89,17 +88,8 @@ def save_encoder_checkpoint(encoder_module_state: Mapping[str, torch.Tensor] | n
     payload = {"format": FORMAT, "version": VERSION, "arch": arch.strip(), "state_dict": state,
                "input": input.to_dict(), "extra": extra}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as handle:
+        torch.save(payload, handle)
     return path
 
 
@@ -111,9 +101,8 @@ def read_encoder_checkpoint(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise DpbenchError(f"{path} is not a readable dpbench encoder checkpoint ({first}); write one with "
-                           "dpbench.encoders.save_encoder_checkpoint") from None
+        raise DpbenchError(f"{path} is not a readable dpbench encoder checkpoint ({first_line(exc)[:200]}); "
+                           "write one with dpbench.encoders.save_encoder_checkpoint") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DpbenchError(f"{path} is not a dpbench encoder checkpoint (no format={FORMAT!r}); write one with "
                            "dpbench.encoders.save_encoder_checkpoint, or load a TorchScript file with torchscript:PATH")

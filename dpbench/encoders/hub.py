@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from dpbench.encoders.base import InputSpec
+from dpbench.encoders.base import InputSpec, first_line
 from dpbench.errors import DpbenchError
 
 #: Model-name prefix → attribute holding the classifier head, replaced by Identity.
@@ -125,7 +125,7 @@ def build_torchvision(name: str, weights: str | None) -> tuple[nn.Module, InputS
             raise
         except Exception as exc:
             raise DpbenchError(f"cached weights {cached} for torchvision:{name} could not be loaded "
-                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); delete the file and "
+                               f"({first_line(exc)}); delete the file and "
                                "cache it again") from None
     strip_classifier(model, name)
     preset = enum.transforms()

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dpbench.encoders.base import Encoder, InputSpec
+from dpbench.encoders.base import Encoder, InputSpec, module_device, one_line
 from dpbench.encoders.hub import build_timm, build_torchvision
 from dpbench.encoders.random_net import RandomConvNet
 from dpbench.errors import DpbenchError
@@ -30,28 +30,17 @@ SPEC_FORMS = (
 )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 def finish_encoder(spec: str, module: nn.Module, input: InputSpec) -> Encoder:
     """Put ``module`` in eval mode and measure D with a dummy (2, 3, size, size) forward; bad output → DpbenchError."""
     module.eval()
     generator = torch.Generator().manual_seed(0)
-    dummy = torch.rand(2, 3, input.size, input.size, generator=generator).to(_module_device(module))
+    dummy = torch.rand(2, 3, input.size, input.size, generator=generator).to(module_device(module))
     try:
         with torch.no_grad():
             out = module(dummy)
     except Exception as exc:
         raise DpbenchError(f"encoder {spec} failed on a dummy (2, 3, {input.size}, {input.size}) batch: "
-                           f"{_one_line(exc)}") from None
+                           f"{one_line(exc)}") from None
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2 or out.shape[1] < 1:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise DpbenchError(f"encoder {spec} returned {got} for a batch of 2 images; an encoder must return a (B, D) "
@@ -78,7 +67,7 @@ def _torchscript(path_text: str) -> tuple[nn.Module, InputSpec]:
             warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
             module: nn.Module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:
-        raise DpbenchError(f"{path} is not a loadable TorchScript file ({_one_line(exc)}); save it with "
+        raise DpbenchError(f"{path} is not a loadable TorchScript file ({one_line(exc)}); save it with "
                            "torch.jit.save(torch.jit.script(model), path)") from None
     sidecar = path.with_name(path.name + ".json")
     if not sidecar.is_file():
@@ -86,7 +75,7 @@ def _torchscript(path_text: str) -> tuple[nn.Module, InputSpec]:
     try:
         data = json.loads(sidecar.read_text())
     except (OSError, ValueError) as exc:
-        raise DpbenchError(f"input spec {sidecar} is not valid JSON ({_one_line(exc)})") from None
+        raise DpbenchError(f"input spec {sidecar} is not valid JSON ({one_line(exc)})") from None
     return module, InputSpec.from_dict(data, source=str(sidecar))
 
 
@@ -107,7 +96,7 @@ def _import(module_ref: str) -> Any:
             loader_spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[name]
-            raise DpbenchError(f"importing {path} failed: {_one_line(exc)}") from None
+            raise DpbenchError(f"importing {path} failed: {one_line(exc)}") from None
         return module
     try:
         return importlib.import_module(module_ref)
@@ -115,9 +104,9 @@ def _import(module_ref: str) -> Any:
         if exc.name and (module_ref == exc.name or module_ref.startswith(exc.name + ".")):
             raise DpbenchError(f"python module {module_ref!r} not found; install it, add its folder to PYTHONPATH, or "
                                "give a file path (python:path/to/file.py:ATTR)") from None
-        raise DpbenchError(f"importing {module_ref} failed: {_one_line(exc)}") from None
+        raise DpbenchError(f"importing {module_ref} failed: {one_line(exc)}") from None
     except Exception as exc:
-        raise DpbenchError(f"importing {module_ref} failed: {_one_line(exc)}") from None
+        raise DpbenchError(f"importing {module_ref} failed: {one_line(exc)}") from None
 
 
 def _python(spec: str, rest: str | None) -> tuple[nn.Module, InputSpec]:
@@ -138,7 +127,7 @@ def _python(spec: str, rest: str | None) -> tuple[nn.Module, InputSpec]:
         try:
             target = target()
         except Exception as exc:
-            raise DpbenchError(f"{module_ref}:{attr}() raised {_one_line(exc)}") from None
+            raise DpbenchError(f"{module_ref}:{attr}() raised {one_line(exc)}") from None
     if isinstance(target, Encoder):
         return target.module, target.input
     if isinstance(target, nn.Module):

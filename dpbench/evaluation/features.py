@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from dpbench.data import shard_dataset
 from dpbench.encoders import Encoder
+from dpbench.encoders.base import resolve_device as resolve_device  # re-exported: callers import it from here
 from dpbench.errors import DpbenchError
 from dpbench.io import atomic_write_bytes
 from dpbench.shards import Manifest, load_manifest
@@ -42,26 +43,12 @@ class Features:
     cached: bool = False
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DpbenchError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
-    return torch.device(device)
-
-
 def cache_key(encoder: Encoder, manifest: Manifest, task: str, split: str, precision: Precision) -> str:
     """sha256 of everything the features depend on."""
     shards = sorted(s.sha256 for s in manifest.shards_of(task, split))
     payload = {"format": FEATURE_FORMAT, "encoder": encoder.fingerprint(), "input": encoder.input.to_dict(),
                "shards": shards, "precision": precision, "task": task, "split": split}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def _collate(batch: list[tuple[torch.Tensor, int, dict[str, Any]]]) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
-    labels = torch.tensor([b[1] for b in batch], dtype=torch.long)
-    return torch.stack([b[0] for b in batch]), labels, [b[2] for b in batch]
 
 
 def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *, device: str = "auto",
@@ -79,9 +66,9 @@ def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *
             with np.load(path, allow_pickle=False) as data:
                 found[pair] = Features(data["x"], data["y"], data["keys"], data["groups"], cached=True)
     todo = [p for p in pairs if p not in found]
-    urls = [str(root / s.path) for t, sp in todo for s in manifest.shards_of(t, sp)]
     if not todo:
         return found
+    urls = [str(root / s.path) for t, sp in todo for s in manifest.shards_of(t, sp)]
     if not urls:
         raise DpbenchError(f"no samples for {', '.join('/'.join(p) for p in todo)} in {root}")
     parts: dict[tuple[str, str], list[tuple[np.ndarray, int, str, str]]] = {p: [] for p in todo}

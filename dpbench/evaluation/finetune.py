@@ -15,9 +15,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dpbench.data import task_dataset
+from dpbench.data import shard_dataset
 from dpbench.encoders import Encoder
-from dpbench.errors import DpbenchError
+from dpbench.errors import DpbenchError, Unscorable
 from dpbench.evaluation.features import resolve_device
 from dpbench.evaluation.metrics import score, softmax
 from dpbench.shards import load_manifest
@@ -57,11 +57,16 @@ def _collate(batch: list[tuple[torch.Tensor, int, dict[str, Any]]]) -> tuple[tor
     return torch.stack([x[0] for x in batch]), torch.tensor([x[1] for x in batch]), [x[2]["key"] for x in batch]
 
 
-def _batches(encoder: Encoder, root: Path, task: str, split: str, config: FinetuneConfig, seed: int,
-             train: bool = False) -> DataLoader[Any]:
-    """Training batches are shuffled (and augmented when ``config.augment``); evaluation batches are neither."""
-    data = task_dataset(root, task, split, transform=encoder.input.transform(train=train and config.augment),
-                        shuffle=config.shuffle_buffer if train else 0, seed=seed)
+def _batches(encoder: Encoder, root: Path, urls: dict[str, list[str]], task: str, split: str, config: FinetuneConfig,
+             seed: int, train: bool = False) -> DataLoader[Any]:
+    """Training batches are shuffled (and augmented when ``config.augment``); evaluation batches are neither.
+
+    ``urls`` maps each split to its shard paths, read from the manifest once per :func:`finetune` call.
+    """
+    if not urls[split]:
+        raise DpbenchError(f"task {task} has no {split} samples in {root}")
+    data = shard_dataset(urls[split], transform=encoder.input.transform(train=train and config.augment),
+                         shuffle=config.shuffle_buffer if train else 0, seed=seed)
     return DataLoader(data, batch_size=config.batch_size, num_workers=config.workers, collate_fn=_collate)
 
 
@@ -81,12 +86,15 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
              device: str = "auto", on_batch: Callable[[], None] | None = None) -> FinetuneResult:
     """Fine-tune a copy of ``encoder`` on ``task`` for every learning rate; return the best on validation."""
     config = config or FinetuneConfig()
-    if load_manifest(root).task(task.name).splits["val"].images == 0:
-        raise DpbenchError(f"task {task.name} has no validation split, which fine-tuning needs to pick an epoch")
+    manifest = load_manifest(root)
+    if manifest.task(task.name).splits["val"].images == 0:
+        raise Unscorable(f"task {task.name} has no validation split, which fine-tuning needs to pick an epoch")
+    urls = {split: [str(root / s.path) for s in manifest.shards_of(task.name, split)]
+            for split in ("train", "val", "test")}
     dev = resolve_device(device)
     best: tuple[float, float, int, dict[str, torch.Tensor]] | None = None  # (val, lr, epoch, state)
     history: list[dict[str, float]] = []
-    val_loader = _batches(encoder, root, task.name, "val", config, seed)
+    val_loader = _batches(encoder, root, urls, task.name, "val", config, seed)
     for lr in config.lrs:
         torch.manual_seed(seed)
         model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes)).to(dev)
@@ -94,7 +102,7 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
         loss_fn = nn.CrossEntropyLoss()
         for epoch in range(1, config.epochs + 1):
             model.train()
-            loader = _batches(encoder, root, task.name, "train", config, seed * 1000 + epoch, train=True)
+            loader = _batches(encoder, root, urls, task.name, "train", config, seed * 1000 + epoch, train=True)
             for step, (images, y, _keys) in enumerate(loader):
                 if config.max_batches is not None and step >= config.max_batches:
                     break
@@ -119,5 +127,6 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
     model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes))
     model.load_state_dict(state)
     model.to(dev)
-    keys, y_test, s_test = _predict(model, _batches(encoder, root, task.name, "test", config, seed), dev, config.amp)
+    test_loader = _batches(encoder, root, urls, task.name, "test", config, seed)
+    keys, y_test, s_test = _predict(model, test_loader, dev, config.amp)
     return FinetuneResult(lr, epoch, value, score(task.metric, y_test, s_test), keys, y_test, s_test, history)

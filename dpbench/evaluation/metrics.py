@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 
-from dpbench.errors import DpbenchError
+from dpbench.errors import DpbenchError, Unscorable
 
 
 def score(metric: str, y_true: np.ndarray, class_scores: np.ndarray) -> float:
     """Score class scores ``(n, K)`` against labels with the task's metric."""
     if metric == "roc_auc":
         if len(np.unique(y_true)) < 2:
-            raise DpbenchError("ROC AUC is undefined: the evaluated split holds a single class")
+            raise Unscorable("ROC AUC is undefined: the evaluated split holds a single class")
         return float(roc_auc_score(y_true, class_scores[:, 1]))
     if metric == "accuracy":
         return float(accuracy_score(y_true, class_scores.argmax(axis=1)))

@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.svm import LinearSVC
 
-from dpbench.errors import DpbenchError
+from dpbench.errors import DpbenchError, Unscorable
 from dpbench.evaluation.metrics import softmax
 
 C_GRID: tuple[float, ...] = tuple(10.0**e for e in range(-10, 1))
@@ -98,10 +98,10 @@ def _check(train_x: np.ndarray, train_y: np.ndarray, train_groups: np.ndarray, t
             raise DpbenchError(f"{name} labels must be class indices in [0, {n_classes}); check the task's labels")
     present = np.unique(train_y)
     if len(present) < 2:
-        raise DpbenchError(f"task has a single class in its training split: {present.tolist()}; "
+        raise Unscorable(f"task has a single class in its training split: {present.tolist()}; "
                            "a linear probe needs at least two classes")
     if metric == "roc_auc" and len(np.unique(test_y)) < 2:
-        raise DpbenchError("ROC AUC is undefined: the test split holds a single class; check the task's splits")
+        raise Unscorable("ROC AUC is undefined: the test split holds a single class; check the task's splits")
 
 
 def _full_decision(raw: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -257,9 +257,9 @@ def _with_ones(x: np.ndarray, dev: torch.device) -> torch.Tensor:
 def _fit(x: np.ndarray, y: np.ndarray, masks: np.ndarray, grid: list[float], n_classes: int,
          device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Solve every (training mask, C, class) problem; returns z, the basis v, a (r, masks × C × classes), #capped."""
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DpbenchError(f"device {device!r} requested but CUDA is not available here; use device='cpu'")
+    from dpbench.encoders.base import resolve_device  # here: the probe alone needs no torchvision
+
+    dev = resolve_device(device)
     (n, m), k = masks.shape, (1 if n_classes == 2 else n_classes)
     z, v = _basis(_with_ones(x, dev))
     signs = np.where(y[:, None] == (np.array([1]) if k == 1 else np.arange(k)), 1.0, -1.0)

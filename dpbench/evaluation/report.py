@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
@@ -15,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dpbench.io import atomic_write_bytes
-from dpbench.results import Results, TaskScore
+from dpbench.results import Results, scores_by_task, task_summaries
 from dpbench.tasks.registry import RegistryError, get_task
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}
@@ -23,13 +22,6 @@ table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
 .banner{background:#fff3cd;border:1px solid #e0b000;padding:.6em 1em;font-weight:600}
 .cm td{width:2.6em;text-align:center}.grid{display:flex;flex-wrap:wrap;gap:1.5em}.grid div{font-size:90%}"""
-
-
-def _per_task(results: Results) -> dict[str, list[TaskScore]]:
-    grouped: dict[str, list[TaskScore]] = defaultdict(list)
-    for s in results.scores:
-        grouped[s.task].append(s)
-    return dict(grouped)
 
 
 def _bar_plot(names: list[str], means: list[float], stds: list[float], title: str) -> str:
@@ -65,10 +57,11 @@ def _confusion_html(task: str, matrices: list[list[list[int]]]) -> str:
 def render_report(results: Results) -> str:
     """The HTML text of the report."""
     prov = results.provenance
-    per_task = _per_task(results)
+    per_task = scores_by_task(results)
+    summaries = task_summaries(results)
     names = list(per_task)
-    means = [float(np.mean([s.score for s in per_task[t]])) for t in names]
-    stds = [float(np.std([s.score for s in per_task[t]], ddof=1)) if len(per_task[t]) > 1 else 0.0 for t in names]
+    means = [summaries[t].mean for t in names]
+    stds = [summaries[t].std for t in names]
     title = f"{results.method} on pool {prov.pool}" + (" (SYNTHETIC data)" if prov.synthetic else "")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{STYLE}</style></head><body><h1>dpbench evaluation: {html.escape(title)}</h1>"]

@@ -10,17 +10,17 @@ import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from dpbench import __version__
 from dpbench.encoders import Encoder
-from dpbench.errors import DpbenchError
+from dpbench.errors import DpbenchError, Unscorable
 from dpbench.evaluation.features import Features, Precision, extract_splits, resolve_device
 from dpbench.evaluation.finetune import FinetuneConfig, finetune
 from dpbench.evaluation.metrics import confusion
@@ -70,6 +70,15 @@ def hardware(device: str) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def _task_score(task_name: str, seed: int, metric: str, score: float, keys: Iterable[Any], class_scores: np.ndarray,
+                y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, selected: dict[str, float]) -> TaskScore:
+    """One (task, seed) result: test score, rounded test predictions per sample key, confusion matrix, choices."""
+    return TaskScore(
+        task=task_name, seed=seed, metric=metric, score=score,
+        predictions={str(k): [round(float(v), 6) for v in row] for k, row in zip(keys, class_scores, strict=True)},
+        confusion=confusion(y_true, y_pred, n_classes), selected=selected)
+
+
 def _linear(task_name: str, feats: dict[tuple[str, str], Features], config: EvalConfig,
             progress: Progress) -> list[TaskScore]:
     task = get_task(task_name)
@@ -79,17 +88,14 @@ def _linear(task_name: str, feats: dict[tuple[str, str], Features], config: Eval
     y = np.concatenate([p.y for p in parts])
     groups = np.concatenate([p.groups for p in parts])
     test = feats[(task_name, "test")]
+    device = str(resolve_device(config.device))
     scores = []
     for seed in config.seeds:
         progress(task_name, f"probe seed {seed}")
-        device = str(resolve_device(config.device))
         result = linear_probe(x, y, groups, test.x, test.y, task.n_classes, task.metric, method=config.probe,
                               device=device, seed=seed)
-        scores.append(TaskScore(
-            task=task_name, seed=seed, metric=task.metric, score=result.test_score,
-            predictions={str(k): [round(float(v), 6) for v in row] for k, row in zip(test.keys, result.test_scores,
-                                                                                        strict=True)},
-            confusion=confusion(test.y, result.test_pred, task.n_classes), selected={"C": result.best_c}))
+        scores.append(_task_score(task_name, seed, task.metric, result.test_score, test.keys, result.test_scores,
+                                  test.y, result.test_pred, task.n_classes, {"C": result.best_c}))
     return scores
 
 
@@ -99,12 +105,9 @@ def _finetune(encoder: Encoder, root: Path, task_name: str, config: EvalConfig, 
     for seed in config.seeds:
         progress(task_name, f"fine-tune seed {seed}")
         out = finetune(encoder, root, task, seed, config.finetune, config.device)
-        scores.append(TaskScore(
-            task=task_name, seed=seed, metric=task.metric, score=out.test_score,
-            predictions={k: [round(float(v), 6) for v in row] for k, row in zip(out.test_keys, out.test_scores,
-                                                                                   strict=True)},
-            confusion=confusion(out.test_y, out.test_scores.argmax(axis=1), task.n_classes),
-            selected={"lr": out.lr, "epoch": out.epoch, "val_score": out.val_score}))
+        scores.append(_task_score(task_name, seed, task.metric, out.test_score, out.test_keys, out.test_scores,
+                                  out.test_y, out.test_scores.argmax(axis=1), task.n_classes,
+                                  {"lr": out.lr, "epoch": out.epoch, "val_score": out.val_score}))
     return scores
 
 
@@ -152,12 +155,10 @@ def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: Eval
                 result = _linear(task, feats, config, progress)
             else:
                 result = _finetune(encoder, root, task, config, progress)
-        except DpbenchError as exc:
-            if "single class" in str(exc) or "no validation split" in str(exc):
-                skipped[task] = str(exc)
-                progress(task, "skipped")
-                continue
-            raise
+        except Unscorable as exc:
+            skipped[task] = str(exc)
+            progress(task, "skipped")
+            continue
         atomic_write_json(done, [s.model_dump(mode="json") for s in result])
         scores += result
         progress(task, "done")

@@ -75,12 +75,15 @@ def loto_average_ranks(ranks: pd.DataFrame, missing: Missing = "error") -> pd.Da
     return pd.DataFrame(rows, index=ranks.index, columns=ranks.columns)
 
 
+def _borda_points(ranks: np.ndarray) -> np.ndarray:
+    """Borda totals of ``(..., tasks, methods)`` ranks: on each task (methods present − rank), NaN → 0, summed."""
+    present = (~np.isnan(ranks)).sum(axis=-1, keepdims=True)
+    return np.where(np.isnan(ranks), 0.0, present - ranks).sum(axis=-2)  # type: ignore[no-any-return]
+
+
 def borda(ranks: pd.DataFrame) -> pd.Series:
     """Borda points: on each task a method gets (methods present − rank); a missing task gives 0 points."""
-    values = ranks.to_numpy(dtype=float)
-    present = (~np.isnan(values)).sum(axis=1, keepdims=True)
-    points = np.where(np.isnan(values), 0.0, present - values)
-    return pd.Series(points.sum(axis=0), index=ranks.columns, name="borda")
+    return pd.Series(_borda_points(ranks.to_numpy(dtype=float)), index=ranks.columns, name="borda")
 
 
 def coverage(ranks: pd.DataFrame) -> pd.Series:
@@ -131,8 +134,7 @@ def bootstrap_ranks(table: ScoreTable, n_boot: int = 1000, seed: int = 0, level:
     higher = np.array([table.higher[t] for t in tasks])[task_draws]
     ranks = _rank_rows(resampled, higher)
     if method == "borda":
-        present = (~np.isnan(ranks)).sum(axis=2, keepdims=True)
-        score = -np.where(np.isnan(ranks), 0.0, present - ranks).sum(axis=1)
+        score = -_borda_points(ranks)
     else:
         filled = np.stack([_fill_missing(r, missing, methods, tasks) for r in ranks])
         score = np.nanmean(filled, axis=1)
