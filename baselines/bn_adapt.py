@@ -17,7 +17,7 @@ Non-affine layers or layers without running statistics cannot be adapted this wa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +69,11 @@ def adaptable_layers(model: nn.Module) -> tuple[list[_BatchNorm], int]:
 
 
 @torch.no_grad()
-def adapt_batch_norm(model: nn.Module, batches: Iterable[Any],
-                     forward: Callable[[nn.Module, Any], Any] | None = None) -> BnAdaptReport:
+def adapt_batch_norm(model: nn.Module, batches: Iterable[Any]) -> BnAdaptReport:
     """Measure each batch-norm layer's input statistics on ``batches`` (eval mode, no grad) and adapt it in place.
 
-    ``forward(model, batch)`` runs one batch (default ``model(batch)``); batches must already be on the model's
-    device. The eval-mode output is unchanged (up to float rounding); the training mode is restored afterwards.
+    Each batch is run as ``model(batch)`` and must already be on the model's device. The eval-mode output is
+    unchanged (up to float rounding); the training mode is restored afterwards.
     """
     layers, skipped = adaptable_layers(model)
     moments = {layer: _Moments() for layer in layers}
@@ -84,7 +83,7 @@ def adapt_batch_norm(model: nn.Module, batches: Iterable[Any],
     n_batches = n_samples = 0
     try:
         for batch in batches:
-            forward(model, batch) if forward else model(batch)
+            model(batch)
             n_batches += 1
             n_samples += len(batch) if isinstance(batch, torch.Tensor) else 0
     finally:

@@ -20,14 +20,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from baselines.model import MultiTaskNet
+from baselines.model import MultiTaskNet, backbone_spec
 from baselines.others import _finish
 from baselines.train import CHECKPOINT, PretrainConfig, build_model, pretrain, resolve_tasks
 from dpbench import __version__
-from dpbench.data import task_dataset
+from dpbench.data import shard_dataset, shard_urls
 from dpbench.encoders import InputSpec
 from dpbench.errors import DpbenchError
 from dpbench.evaluation.features import resolve_device
+from dpbench.evaluation.finetune import _collate
 from dpbench.evaluation.metrics import confusion, score, softmax
 from dpbench.evaluation.run import hardware
 from dpbench.io import atomic_write_json, sha256_file
@@ -39,9 +40,12 @@ from dpbench.tasks.registry import RegistryError, get_pool, get_task
 JOINT_RUN, EVALS = "train", "evals"
 
 
-def joint_targets(root: Path, targets: list[str] | None) -> list[str]:
-    """The target tasks: ``targets`` (which must be built) or the built evaluation-role tasks of the pool."""
-    manifest = load_manifest(root)
+def joint_targets(root: Path, targets: list[str] | None, manifest: Manifest | None = None) -> list[str]:
+    """The target tasks: ``targets`` (which must be built) or the built evaluation-role tasks of the pool.
+
+    ``manifest``: ``root``'s, when already loaded.
+    """
+    manifest = load_manifest(root) if manifest is None else manifest
     built = [t.name for t in manifest.tasks]
     try:
         if targets:
@@ -56,10 +60,6 @@ def joint_targets(root: Path, targets: list[str] | None) -> list[str]:
     if not chosen:
         raise DpbenchError(f"no evaluation task of pool {manifest.pool} is built in {root}; pass --tasks NAME")
     return chosen
-
-
-def _collate(batch: list[tuple[torch.Tensor, int, dict[str, Any]]]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    return torch.stack([x[0] for x in batch]), torch.tensor([x[1] for x in batch]), [x[2]["key"] for x in batch]
 
 
 @torch.no_grad()
@@ -78,10 +78,22 @@ def _predict_head(model: MultiTaskNet, task: str, loader: DataLoader[Any],
 
 
 def checkpoint_scorer(root: Path, targets: list[str], folder: Path, config: PretrainConfig, batch_size: int,
-                      ) -> Callable[[int, MultiTaskNet], None]:
-    """A ``pretrain`` checkpoint hook storing each target's val and test predictions at that iteration."""
-    manifest = load_manifest(root)
+                      manifest: Manifest | None = None) -> Callable[[int, MultiTaskNet], None]:
+    """A ``pretrain`` checkpoint hook storing each target's val and test predictions at that iteration.
+
+    ``manifest``: ``root``'s, when already loaded.
+    """
+    manifest = load_manifest(root) if manifest is None else manifest
     transform = InputSpec(size=config.input_size).transform(train=False)
+    urls: dict[str, dict[str, list[str]]] = {}  # target → its non-empty scored splits → shard paths
+    for name in targets:
+        urls[name] = {}
+        for split in ("val", "test"):
+            if manifest.task(name).splits[split].images == 0:
+                continue
+            urls[name][split] = shard_urls(root, name, split, manifest)
+            if not urls[name][split]:
+                raise DpbenchError(f"task {name} has no {split} samples in {root}")
 
     def score_checkpoint(iteration: int, model: MultiTaskNet) -> None:
         path = folder / f"iter-{iteration:07d}.json"
@@ -92,10 +104,8 @@ def checkpoint_scorer(root: Path, targets: list[str], folder: Path, config: Pret
         record: dict[str, Any] = {"iteration": iteration, "tasks": {}}
         for name in targets:
             splits: dict[str, Any] = {}
-            for split in ("val", "test"):
-                if manifest.task(name).splits[split].images == 0:
-                    continue
-                loader: DataLoader[Any] = DataLoader(task_dataset(root, name, split, transform=transform),
+            for split, paths in urls[name].items():
+                loader: DataLoader[Any] = DataLoader(shard_dataset(paths, transform=transform),
                                                      batch_size=batch_size, collate_fn=_collate)
                 keys, y, probs = _predict_head(model, name, loader, device)
                 splits[split] = {"keys": keys, "labels": y.tolist(), "probs": np.round(probs, 6).tolist()}
@@ -155,8 +165,9 @@ def joint_baseline(data: Path, out: Path, config: PretrainConfig, targets: list[
     config.check()
     if config.exclude:
         raise DpbenchError("joint training trains on the target tasks too; it takes no excluded tasks")
-    chosen = joint_targets(root, targets)
-    train_tasks = resolve_tasks(config, root)
+    manifest = load_manifest(root)
+    chosen = joint_targets(root, targets, manifest)
+    train_tasks = resolve_tasks(config, root, manifest)
     missing = [t for t in chosen if t not in train_tasks]
     if missing:
         raise DpbenchError(f"target task(s) {', '.join(missing)} are not among the training tasks; joint training "
@@ -164,15 +175,17 @@ def joint_baseline(data: Path, out: Path, config: PretrainConfig, targets: list[
     run = out / JOINT_RUN
     folder = run / EVALS
     folder.mkdir(parents=True, exist_ok=True)
-    scorer = checkpoint_scorer(root, chosen, folder, config, batch_size)
+    scorer = checkpoint_scorer(root, chosen, folder, config, batch_size, manifest)
     encoder_path = pretrain(config, root, run, resume=(run / CHECKPOINT).is_file(), progress=progress,
                             on_checkpoint=scorer)
-    saved = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
-    model, arch_spec = build_model(dataclasses.replace(config, weights="none"), root, list(saved["tasks"]))
-    model.load_state_dict(saved["model"])
-    scorer(int(saved["iteration"]), model.to(resolve_device(config.device)))  # a run killed before its last hook
+    # pretrain returned: its checkpoint is at config.iterations, trained on train_tasks (checked when resuming)
+    if not (folder / f"iter-{config.iterations:07d}.json").is_file():  # a run killed before its last hook
+        saved = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
+        model, _ = build_model(dataclasses.replace(config, weights="none"), root, list(saved["tasks"]), manifest)
+        model.load_state_dict(saved["model"])
+        scorer(int(saved["iteration"]), model.to(resolve_device(config.device)))
     evals = [json.loads(p.read_text()) for p in sorted(folder.glob("iter-*.json"))]
-    evals = [e for e in evals if e["iteration"] <= saved["iteration"] and set(chosen) <= set(e["tasks"])]
+    evals = [e for e in evals if e["iteration"] <= config.iterations and set(chosen) <= set(e["tasks"])]
     scores: list[TaskScore] = []
     skipped: dict[str, str] = {}
     for name in chosen:
@@ -194,7 +207,7 @@ def joint_baseline(data: Path, out: Path, config: PretrainConfig, targets: list[
             confusion=confusion(y, probs.argmax(axis=1), task.n_classes)))
     if not scores:
         raise DpbenchError(f"no task could be scored: {'; '.join(f'{k}: {v}' for k, v in skipped.items())}")
-    results = _results(config, load_manifest(root), root, chosen, list(saved["tasks"]), scores, skipped, arch_spec,
+    results = _results(config, manifest, root, chosen, train_tasks, scores, skipped, backbone_spec(config.arch),
                        encoder_path, started)
     atomic_write_json(out / "results.json", results.model_dump(mode="json"))
     return _finish(results, out)

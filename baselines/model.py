@@ -40,6 +40,11 @@ def tiny_backbone() -> nn.Module:
         return TinyNet()
 
 
+def backbone_spec(arch: str) -> str:
+    """The weight-free encoder spec of ``arch``'s backbone (what :func:`build_backbone` returns with it)."""
+    return TINY_SPEC if arch == "tiny" else f"torchvision:{arch}:none"
+
+
 def build_backbone(arch: str, weights: str = "none", seed: int = 0) -> tuple[nn.Module, str]:
     """The shared network θs (classifier removed, global-average-pooled features) and its weight-free encoder spec.
 
@@ -51,7 +56,7 @@ def build_backbone(arch: str, weights: str = "none", seed: int = 0) -> tuple[nn.
         if weights.lower() != "none":
             raise DpbenchError("arch tiny has no pretrained weights; use --weights none")
         with seeded(seed):
-            return TinyNet(), TINY_SPEC
+            return TinyNet(), backbone_spec(arch)
     if weights.lower() == "none":
         from torchvision import models
 
@@ -62,7 +67,7 @@ def build_backbone(arch: str, weights: str = "none", seed: int = 0) -> tuple[nn.
         strip_classifier(module, arch)
     else:
         module, _ = build_torchvision(arch, IMAGENET_WEIGHTS if weights.lower() == "imagenet" else weights)
-    return module, f"torchvision:{arch}:none"
+    return module, backbone_spec(arch)
 
 
 @torch.no_grad()

@@ -13,26 +13,19 @@ how many loader workers there are.
 from __future__ import annotations
 
 import itertools
-import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import webdataset as wds
 from torch.utils.data import DataLoader, Dataset
 
-from dpbench.data import MultiTaskStream, decode_sample, shard_urls
+from dpbench.data import MultiTaskStream, decode_sample, epoch_seed, raw_shard_dataset
 from dpbench.errors import DpbenchError
 
 Draw = tuple[int, dict[str, Any], int]  # (task index, raw webdataset sample, draw number)
 StreamState = dict[str, Any]
-
-
-def every_shard(urls: Iterable[Any]) -> Iterator[Any]:
-    """Node splitter that keeps every shard: under torchrun each process draws from its own seeded stream."""
-    yield from urls
 
 
 class ResumableStream(MultiTaskStream):
@@ -44,7 +37,6 @@ class ResumableStream(MultiTaskStream):
     def __init__(self, root: Path, tasks: list[str], split: str = "train", seed: int = 0, buffer: int = 1000,
                  transform: Callable[[Any], Any] | None = None, state: StreamState | None = None) -> None:
         super().__init__(root, tasks, split, transform, seed, buffer)
-        self._urls = [shard_urls(root, t, split) for t in self.tasks]
         self._rng = np.random.default_rng(seed)
         self._positions = [[0, 0] for _ in self.tasks]
         self._draws = 0
@@ -68,14 +60,12 @@ class ResumableStream(MultiTaskStream):
         self._open = [None] * len(self.tasks)
 
     def _epoch(self, index: int, epoch: int) -> Iterator[dict[str, Any]]:
-        """Undecoded samples of one task epoch, in ``MultiTaskStream._cycle``'s order (same seeds, same pipeline)."""
-        seed = self.seed * 1_000_003 + index * 7_919 + epoch
-        urls = self._urls[index]
-        pipeline = wds.WebDataset(urls, shardshuffle=len(urls) if self.buffer else False, seed=seed,
-                                  empty_check=False, nodesplitter=every_shard)
-        if self.buffer:
-            pipeline = pipeline.shuffle(self.buffer, rng=random.Random(seed))
-        return iter(pipeline)
+        """Undecoded samples of one task epoch, in ``MultiTaskStream._cycle``'s order (same seeds, same pipeline).
+
+        Every shard in every process: under torchrun each process draws from its own seeded stream.
+        """
+        return iter(raw_shard_dataset(self._urls[index], self.buffer, epoch_seed(self.seed, index, epoch),
+                                      every_process=True))
 
     def draw(self) -> Draw:
         """The next (task index, raw sample, draw number)."""

@@ -11,15 +11,17 @@ by its draw number (see :mod:`baselines.stream`), and the metric lines written a
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from torch import nn
 
 from baselines import distributed
 from baselines.bn_adapt import adapt_batch_norm, adaptable_layers
@@ -31,7 +33,7 @@ from dpbench.errors import DpbenchError
 from dpbench.evaluation.features import resolve_device
 from dpbench.io import atomic_open, atomic_write_bytes
 from dpbench.protocols import linked_closure
-from dpbench.shards import load_manifest
+from dpbench.shards import Manifest, load_manifest
 from dpbench.tasks.registry import RegistryError, get_pool, get_task
 
 Phase = Literal["warmup", "full"]
@@ -92,9 +94,12 @@ class PretrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-def resolve_tasks(config: PretrainConfig, root: Path) -> list[str]:
-    """The training tasks: the chosen (or pool's, or built) tasks minus the excluded ones and their linked tasks."""
-    built = [t.name for t in load_manifest(root).tasks]
+def resolve_tasks(config: PretrainConfig, root: Path, manifest: Manifest | None = None) -> list[str]:
+    """The training tasks: the chosen (or pool's, or built) tasks minus the excluded ones and their linked tasks.
+
+    ``manifest``: ``root``'s, when already loaded.
+    """
+    built = [t.name for t in (load_manifest(root) if manifest is None else manifest).tasks]
     try:
         if config.tasks:
             chosen = [get_task(t).name for t in config.tasks]
@@ -177,9 +182,13 @@ def _truncate_metrics(path: Path, iteration: int) -> None:
         atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
 
 
-def build_model(config: PretrainConfig, root: Path, tasks: list[str]) -> tuple[MultiTaskNet, str]:
-    """The multi-task network (backbone and heads drawn from ``config.seed``) and the backbone's encoder spec."""
-    manifest = load_manifest(root)
+def build_model(config: PretrainConfig, root: Path, tasks: list[str],
+                manifest: Manifest | None = None) -> tuple[MultiTaskNet, str]:
+    """The multi-task network (backbone and heads drawn from ``config.seed``) and the backbone's encoder spec.
+
+    ``manifest``: ``root``'s, when already loaded.
+    """
+    manifest = load_manifest(root) if manifest is None else manifest
     backbone, arch_spec = build_backbone(config.arch, config.weights, config.seed)
     dim = feature_dim(backbone, config.input_size)
     n_classes = {t: len(manifest.task(t).classes) for t in tasks}
@@ -187,6 +196,25 @@ def build_model(config: PretrainConfig, root: Path, tasks: list[str]) -> tuple[M
         torch.manual_seed(config.seed)
         model = MultiTaskNet(backbone, dim, n_classes)
     return model, arch_spec
+
+
+def train_step(net: nn.Module, model: MultiTaskNet, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+               task_index: torch.Tensor, labels: torch.Tensor, tasks: list[str], counts: Sequence[int],
+               device: torch.device) -> torch.Tensor:
+    """One training step; returns the (local) loss.
+
+    Forward through ``net`` (``model`` itself, or ``model`` wrapped by DDP) under bf16 autocast on CUDA, Eq. 1,
+    backward, head gradients rescaled on ``model`` by ``counts`` (the global batch's |B_i|), SGD step. Inputs must
+    already be on ``device``.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with _autocast(device):
+        logits = net(images, task_index)
+        loss = multitask_loss(logits, labels, task_index, tasks)
+    torch.autograd.backward(loss)
+    rescale_head_grads(model, counts)
+    optimizer.step()
+    return loss
 
 
 def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = False,
@@ -198,7 +226,8 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
     """
     config.check()
     root, out = Path(root), Path(out)
-    tasks = resolve_tasks(config, root)
+    manifest = load_manifest(root)
+    tasks = resolve_tasks(config, root, manifest)
     world, device = distributed.setup(resolve_device(config.device))
     per_rank = distributed.local_batch(config.batch_size, world)
     seed = config.seed + world.rank * distributed.RANK_SALT  # each process draws its own images
@@ -207,7 +236,7 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
         raise DpbenchError(f"{out} already holds a pre-training run; pass --resume to continue it or choose "
                            "another --out")
     saved = _load_checkpoint(ckpt_path, config, tasks, world.size) if resume and ckpt_path.exists() else None
-    model, arch_spec = build_model(config, root, tasks)
+    model, arch_spec = build_model(config, root, tasks, manifest)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -222,7 +251,7 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
             bn_stream = ResumableStream(root, tasks, seed=seed + BN_ADAPT_SALT, buffer=config.buffer)
             loader = batch_loader(bn_stream, per_rank, transform, seed + BN_ADAPT_SALT, config.workers, pin)
             adapt_batch_norm(model.backbone, (_to_device(b["images"], device)
-                                              for b in _take(loader, config.bn_adapt_batches)))
+                                              for b in itertools.islice(loader, config.bn_adapt_batches)))
         phase = _phase(config, 0)
         optimizer = _optimizer(model, config, phase)
     else:
@@ -263,16 +292,12 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
             batch = next(batches)
             counts = distributed.global_counts(task_counts(batch["tasks"], len(tasks)), world, device)
             task_index, labels = batch["tasks"].to(device), batch["labels"].to(device)
-            optimizer.zero_grad(set_to_none=True)
-            with _autocast(device):
-                logits = net(_to_device(batch["images"], device), task_index)
-                loss = multitask_loss(logits, labels, task_index, tasks)
-            torch.autograd.backward(loss)
-            rescale_head_grads(model, counts)
-            optimizer.step()
+            loss = train_step(net, model, optimizer, _to_device(batch["images"], device), task_index, labels, tasks,
+                              counts, device)
             iteration += 1
             record: dict[str, Any] = {}
-            if iteration % config.log_every == 0 or iteration == config.iterations:
+            logged = iteration % config.log_every == 0 or iteration == config.iterations
+            if logged:
                 last_loss = distributed.mean_loss(loss, world)
                 if not math.isfinite(last_loss):
                     raise DpbenchError(f"the loss became {last_loss} at iteration {iteration}; lower --lr "
@@ -285,7 +310,8 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
                     log.write(json.dumps(record) + "\n")
                     log.flush()
             if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
-                last_loss = distributed.mean_loss(loss, world)
+                if not logged:
+                    last_loss = distributed.mean_loss(loss, world)
                 save(batch["state"])
                 if on_checkpoint is not None and world.main:
                     on_checkpoint(iteration, model)
@@ -302,8 +328,3 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
     distributed.teardown(world)
     return path
 
-
-def _take(loader: Any, n: int) -> Iterator[dict[str, Any]]:
-    batches = iter(loader)
-    for _ in range(n):
-        yield next(batches)

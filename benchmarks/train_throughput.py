@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from baselines.loss import make_optimizer, multitask_loss, rescale_head_grads, task_counts
+from baselines.loss import make_optimizer, task_counts
 from baselines.model import MultiTaskNet, build_backbone, feature_dim
-from baselines.train import PretrainConfig, pretrain
+from baselines.train import PretrainConfig, pretrain, train_step
 from dpbench import __version__
 from dpbench.convert.base import encode_png, seeded_rng
 from dpbench.evaluation.features import resolve_device
@@ -102,13 +102,7 @@ def ceiling(arch: str, n_tasks: int, batch: int, size: int, steps: int, device: 
         index = torch.randint(n_tasks, (batch,), generator=generator)
         labels = torch.zeros(batch, dtype=torch.long)
         counts = task_counts(index, n_tasks)
-        index, labels = index.to(device), labels.to(device)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            loss = multitask_loss(model(images, index), labels, index, tasks)
-        torch.autograd.backward(loss)
-        rescale_head_grads(model, counts)
-        optimizer.step()
+        train_step(model, model, optimizer, images, index.to(device), labels.to(device), tasks, counts, device)
 
     for _ in range(5):
         step()

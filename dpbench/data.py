@@ -20,19 +20,28 @@ from PIL import Image
 from torch.utils.data import IterableDataset
 
 from dpbench.errors import DpbenchError
-from dpbench.shards import IMAGE_EXTS, load_manifest
+from dpbench.shards import IMAGE_EXTS, Manifest, load_manifest
 from dpbench.tasks.models import SPLITS
 
 Transform = Callable[[Image.Image], Any]
 
 
-def shard_urls(root: Path, task: str, split: str) -> list[str]:
-    """Paths of a task split's shards, from the manifest (errors name the fix)."""
+def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise DpbenchError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
-    manifest = load_manifest(root)
+
+
+def shard_urls(root: Path, task: str, split: str, manifest: Manifest | None = None) -> list[str]:
+    """Paths of a task split's shards, from the manifest (``root``'s unless given; errors name the fix)."""
+    _check_split(split)
+    manifest = load_manifest(root) if manifest is None else manifest
     manifest.task(task)
     return [str(root / s.path) for s in manifest.shards_of(task, split)]
+
+
+def epoch_seed(seed: int, index: int, epoch: int) -> int:
+    """The shuffle seed of epoch ``epoch`` of task ``index`` in a multi-task stream seeded ``seed``."""
+    return seed * 1_000_003 + index * 7_919 + epoch
 
 
 def task_dataset(root: Path, task: str, split: str, transform: Transform | None = None,
@@ -50,11 +59,21 @@ def task_dataset(root: Path, task: str, split: str, transform: Transform | None 
 def shard_dataset(urls: list[str], transform: Transform | None = None, shuffle: int = 0,
                   seed: int = 0) -> wds.WebDataset:
     """``(image, label, metadata)`` tuples from dpbench shards given by path or URL."""
-    pipeline = wds.WebDataset(urls, shardshuffle=len(urls) if shuffle else False, seed=seed,
-                              empty_check=False, nodesplitter=wds.shardlists.single_node_only)
+    return raw_shard_dataset(urls, shuffle, seed).map(functools.partial(decode_sample, transform=transform))
+
+
+def raw_shard_dataset(urls: list[str], shuffle: int = 0, seed: int = 0, *,
+                      every_process: bool = False) -> wds.WebDataset:
+    """Undecoded webdataset samples of dpbench shards, in :func:`shard_dataset`'s order.
+
+    ``shuffle`` is a buffer size; with it, shards and samples are shuffled from ``seed``. ``every_process``: no
+    node splitting, every distributed process reads every shard (default: refuse to run distributed).
+    """
+    pipeline = wds.WebDataset(urls, shardshuffle=len(urls) if shuffle else False, seed=seed, empty_check=False,
+                              nodesplitter=None if every_process else wds.shardlists.single_node_only)
     if shuffle:
         pipeline = pipeline.shuffle(shuffle, rng=random.Random(seed))
-    return pipeline.map(functools.partial(decode_sample, transform=transform))
+    return pipeline
 
 
 def decode_sample(sample: dict[str, Any], transform: Transform | None = None) -> tuple[Any, int, dict[str, Any]]:
@@ -80,8 +99,12 @@ class MultiTaskStream(IterableDataset[tuple[int, Any, int]]):
         super().__init__()
         if not tasks:
             raise DpbenchError("the multi-task stream needs at least one task")
+        _check_split(split)
+        manifest = load_manifest(root)
+        self._urls: list[list[str]] = []  # per task
         for task in tasks:
-            if not shard_urls(root, task, split):
+            self._urls.append(shard_urls(root, task, split, manifest))
+            if not self._urls[-1]:
                 raise DpbenchError(f"task {task} has no {split} samples in {root}")
         self.root, self.tasks, self.split = root, list(tasks), split
         self.transform, self.seed, self.buffer = transform, seed, buffer
@@ -89,8 +112,7 @@ class MultiTaskStream(IterableDataset[tuple[int, Any, int]]):
     def _cycle(self, index: int) -> Iterator[tuple[Any, int]]:
         epoch = 0
         while True:
-            seed = self.seed * 1_000_003 + index * 7_919 + epoch
-            data = task_dataset(self.root, self.tasks[index], self.split, self.transform, self.buffer, seed)
+            data = shard_dataset(self._urls[index], self.transform, self.buffer, epoch_seed(self.seed, index, epoch))
             for image, label, _meta in data:
                 yield image, label
             epoch += 1

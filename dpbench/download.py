@@ -14,17 +14,13 @@ verification is deleted. Files that already verify in ``out`` are never fetched 
 from __future__ import annotations
 
 import functools
-import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -32,14 +28,10 @@ from dpbench.errors import DpbenchError
 from dpbench.io import TMP_MARK, atomic_write_json, ensure_writable
 from dpbench.mirrors import ENV_MIRRORS, normalise_mirror, resolve_mirrors, stream_urls
 from dpbench.shards import MANIFEST, Manifest, existing_manifest, file_problem, load_manifest, split_problem
-from dpbench.transfer import AllFailed, Cancelled, Failure, Run, open_url, transfer, try_mirrors
+from dpbench.transfer import AllFailed, Cancelled, Failure, Progress, Run, fetch_verified, open_url, try_mirrors
 
 SPLIT_FILE = "split.json"
 PARTIAL = f"{TMP_MARK}partial"
-CHUNK = 1 << 16
-
-Progress = Callable[[str, int, int], None]
-T = TypeVar("T")
 __all__ = ["DownloadReport", "download_pool", "normalise_mirror", "resolve_mirrors", "stream_urls"]
 
 
@@ -96,22 +88,10 @@ def _run_job(job: _Job, out: Path, mirrors: list[str], run: Run) -> _Outcome:
         final.unlink()  # invalid: never leave it under its final name
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(final.name + PARTIAL)
-
-    def attempt(mirror: str) -> str:
-        try:
-            transfer(mirror + urllib.parse.quote(job.rel), tmp, job.size, job.rel, run)
-            problem = job.check(tmp)
-            if problem:
-                raise Failure(problem, restart=True)
-        except Failure as exc:
-            if exc.restart:
-                tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, final)
-        return mirror
-
+    urls = [mirror + urllib.parse.quote(job.rel) for mirror in mirrors]
     try:
-        return _Outcome(job.rel, mirror=try_mirrors(mirrors, run, attempt))
+        url = fetch_verified(urls, tmp, final, job.size, job.rel, run, job.check)
+        return _Outcome(job.rel, mirror=mirrors[urls.index(url)])
     except AllFailed as exc:
         return _Outcome(job.rel, error=str(exc))
     except Cancelled:
@@ -163,11 +143,12 @@ def _merge(source: Manifest, names: list[str], old: Manifest | None, out: Path,
            executor: ThreadPoolExecutor) -> Manifest:
     """``source`` restricted to ``names`` plus earlier downloaded tasks whose files still verify."""
     chosen = {n: (source.task(n), source) for n in names}
-    for entry in old.tasks if old else []:
-        if old is not None and entry.name not in chosen:
-            jobs = _jobs(old, [entry.name])
-            if all(p is None for p in executor.map(lambda j: j.check(out / j.rel), jobs)):
-                chosen[entry.name] = (entry, old)
+    if old is not None:
+        for entry in old.tasks:
+            if entry.name not in chosen:
+                jobs = _jobs(old, [entry.name])
+                if all(p is None for p in executor.map(lambda j: j.check(out / j.rel), jobs)):
+                    chosen[entry.name] = (entry, old)
     known = [t.name for t in source.tasks]
     order = [n for n in known if n in chosen] + [n for n in chosen if n not in known]
     shards = [s for n in order for s in chosen[n][1].shards if s.task == n]

@@ -16,18 +16,16 @@ import shutil
 import tarfile
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dpbench.errors import DpbenchError
 from dpbench.io import TMP_MARK, atomic_write_json, ensure_writable
 from dpbench.tasks.models import RawFile, Source
-from dpbench.transfer import AllFailed, Failure, Run, transfer, try_mirrors
+from dpbench.transfer import AllFailed, Progress, Run, fetch_verified
 
 STATE = ".dpbench-fetch.json"
 ARCHIVES = ".archives"
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -59,18 +57,19 @@ def _digests(path: Path) -> tuple[str, str]:
     return md5.hexdigest(), sha.hexdigest()
 
 
-def _problem(path: Path, item: RawFile, recorded: str | None) -> str | None:
-    """Why a downloaded file is not the published one, or None when it verifies."""
+def _problem(path: Path, item: RawFile, recorded: str | None) -> tuple[str | None, str]:
+    """Why a downloaded file is not the published one (None when it verifies), and its sha256 ("" when the size
+    is already wrong)."""
     if item.bytes is not None and path.stat().st_size != item.bytes:
-        return f"{path.stat().st_size} bytes instead of {item.bytes}"
+        return f"{path.stat().st_size} bytes instead of {item.bytes}", ""
     md5, sha = _digests(path)
     if item.md5 and md5 != item.md5:
-        return f"md5 {md5} instead of the published {item.md5}"
+        return f"md5 {md5} instead of the published {item.md5}", sha
     if item.sha256 and sha != item.sha256:
-        return f"sha256 {sha} instead of the published {item.sha256}"
+        return f"sha256 {sha} instead of the published {item.sha256}", sha
     if recorded and sha != recorded:
-        return f"sha256 {sha} differs from the first download's {recorded} (the file changed upstream)"
-    return None
+        return f"sha256 {sha} differs from the first download's {recorded} (the file changed upstream)", sha
+    return None, sha
 
 
 def _unpack(archive: Path, into: Path) -> None:
@@ -150,12 +149,12 @@ def fetch_source(source: Source, dest: Path, *, accept_licence: bool, retries: i
     for item in source.downloads:
         final = folder / ARCHIVES / item.name
         entry = state.get(item.name, {})
-        recorded = entry.get("sha256") if isinstance(entry.get("sha256"), str) else None
+        recorded = entry.get("sha256")
+        recorded = recorded if isinstance(recorded, str) else None
         if final.is_file() and entry.get("bytes") == final.stat().st_size:
             report.reused.append(item.name)
         else:
-            _download(item, final, recorded if isinstance(recorded, str) else None, run)
-            _, sha = _digests(final)
+            sha = _download(item, final, recorded, run)
             if not (item.md5 or item.sha256 or recorded):
                 report.pinned_now.append(item.name)
             entry = {"sha256": sha, "bytes": final.stat().st_size, "extracted": False}
@@ -171,18 +170,18 @@ def fetch_source(source: Source, dest: Path, *, accept_licence: bool, retries: i
     return report
 
 
-def _download(item: RawFile, final: Path, recorded: str | None, run: Run) -> None:
+def _download(item: RawFile, final: Path, recorded: str | None, run: Run) -> str:
+    """Fetch and verify ``item`` into ``final``; returns its sha256."""
+    sha = ""
+
+    def check(path: Path) -> str | None:
+        nonlocal sha
+        problem, sha = _problem(path, item, recorded)
+        return f"{item.name}: {problem}" if problem else None
+
     tmp = final.with_name(final.name + f"{TMP_MARK}partial")
-
-    def attempt(url: str) -> None:
-        transfer(url, tmp, item.bytes, item.name, run)
-        problem = _problem(tmp, item, recorded)
-        if problem:
-            tmp.unlink(missing_ok=True)
-            raise Failure(f"{item.name}: {problem}", restart=True)
-
     try:
-        try_mirrors(list(item.urls), run, attempt)
+        fetch_verified(list(item.urls), tmp, final, item.bytes, item.name, run, check)
     except AllFailed as exc:
         raise DpbenchError(f"could not fetch {item.name}: {exc} (rerun to resume; the partial file is kept)") from exc
-    tmp.replace(final)
+    return sha

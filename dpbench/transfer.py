@@ -149,3 +149,29 @@ def transfer(url: str, tmp: Path, size: int | None, name: str, run: Run) -> None
         os.fsync(handle.fileno())
     if length is not None and done < start + length:
         raise Failure(f"connection closed after {done} of {start + length} bytes")
+
+
+def fetch_verified(urls: list[str], tmp: Path, final: Path, size: int | None, name: str, run: Run,
+                   check: Callable[[Path], str | None]) -> str:
+    """Fetch ``final`` through its partial sibling ``tmp`` from the first of ``urls`` that delivers a copy passing
+    ``check`` (None: it verifies), then rename it into place; returns that URL.
+
+    ``tmp`` is resumed when it holds part of the file and deleted on any failure that asks for a restart: a
+    copy failing ``check``, an HTTP 416 or a bad ``Content-Range`` (e.g. a complete leftover of unknown size).
+    Raises AllFailed or Cancelled (``tmp`` then stays for a later resumption unless it had to be restarted).
+    """
+
+    def attempt(url: str) -> str:
+        try:
+            transfer(url, tmp, size, name, run)
+            problem = check(tmp)
+            if problem:
+                raise Failure(problem, restart=True)
+        except Failure as exc:
+            if exc.restart:
+                tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, final)
+        return url
+
+    return try_mirrors(urls, run, attempt)

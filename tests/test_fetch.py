@@ -79,6 +79,17 @@ def test_dropped_transfer_resumes_with_range(served: tuple[Mirror, bytes], tmp_p
     assert (tmp_path / "raw/toy" / ARCHIVES / "data.zip").read_bytes() == data
 
 
+def test_complete_leftover_partial_of_unknown_size_is_restarted(served: tuple[Mirror, bytes],
+                                                                  tmp_path: Path) -> None:
+    mirror, data = served  # no published size: the leftover is resumed, the server answers 416
+    partial = tmp_path / "raw/toy" / ARCHIVES / "data.zip.tmp-partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data)
+    report = fetch_source(source((mirror.url + "data.zip",), data), tmp_path / "raw", accept_licence=True, retries=1)
+    assert report.fetched == ["data.zip"] and mirror.ranges("data.zip") == [f"bytes={len(data)}-", None]
+    assert (tmp_path / "raw/toy" / ARCHIVES / "data.zip").read_bytes() == data and not partial.exists()
+
+
 def test_wrong_bytes_fail_over_to_the_next_url(served: tuple[Mirror, bytes], tmp_path: Path) -> None:
     mirror, data = served
     other = Mirror(tmp_path / "www")
@@ -136,6 +147,7 @@ def test_unsafe_archive_member_is_refused(tmp_path: Path) -> None:
                          accept_licence=True)
     finally:
         mirror.stop()
+    assert not (tmp_path / "raw/toy/escape.txt").exists()  # where ../ from the staging folder would land
     assert not (tmp_path / "raw/escape.txt").exists()
 
 
