@@ -98,6 +98,14 @@ def raw_problem(task: Task, raw: Path | None) -> str | None:
     return None
 
 
+def plan_build(pool: Pool, only: list[str] | None, raw: Path | None) -> tuple[list[Task], dict[str, str]]:
+    """The tasks of ``pool`` (or its ``only`` tasks) that can be built from ``raw``, and task → why for the
+    others (see :func:`raw_problem`)."""
+    tasks = pool_tasks(pool, only)
+    missing = {t.name: why for t in tasks if (why := raw_problem(t, raw))}
+    return [t for t in tasks if t.name not in missing], missing
+
+
 def target_fractions(task: Task) -> dict[SplitName, float]:
     """Image fraction per split that the splitter aims at (a synthetic task aims at its paper task's)."""
     if task.synthetic:
@@ -146,9 +154,10 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
     remove_stale_temps(folder)
     atomic_write_json(folder / "split.json", split.model_dump(mode="json"))
     by_key = {s.key: s for s in samples}
-    report = TaskReport(entry=_task_entry(task, split), shards=[], skipped=dict(getattr(source, "skipped", {})))
-    prepare = getattr(source, "prepare", None)  # converters decode each raw file once per shard
-    chunk_of: dict[str, list[str]] = {}
+    report = TaskReport(entry=_task_entry(task, split), shards=[], skipped=dict(source.skipped))
+
+    def prepare(chunk: list[str]) -> None:  # converters decode each raw file once per shard
+        source.prepare([by_key[k] for k in chunk])
 
     def make_sample(key: str) -> dict[str, object]:
         sample = by_key[key]
@@ -159,14 +168,11 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
             "licence": task.licence, "source_id": task.source.id, "redistributable": task.redistributable,
             "synthetic": task.synthetic,
         }
-        if key in chunk_of and prepare is not None:
-            prepare([by_key[k] for k in chunk_of[key]])
         return encode_sample(key, source.image(sample), source.image_ext, sample.label, record)
 
     for name in SPLITS:
         keys = shuffle_order((k for k, s in split.samples.items() if s == name), options.shuffle_seed)
         chunks = [keys[i:i + options.shard_size] for i in range(0, len(keys), options.shard_size)]
-        chunk_of.update({chunk[0]: chunk for chunk in chunks})
         pattern = shard_pattern(task.name, name)
         todo = []
         for index, chunk in enumerate(chunks):
@@ -186,7 +192,7 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
             if progress:
                 progress(name, 1, 0)
 
-        write_shards(root, task.name, name, chunks, todo, make_sample, tick)
+        write_shards(root, task.name, name, chunks, todo, make_sample, tick, before_chunk=prepare)
         report.written += len(todo)
         for index, chunk in enumerate(chunks):
             rel = pattern % index
@@ -227,18 +233,20 @@ def _run_in_worker(root: Path, name: str, options: BuildOptions, old: dict[str, 
 
 def build_pool(pool: Pool, root: Path, only: list[str] | None = None, options: BuildOptions | None = None,
                progress: Progress | None = None, on_task: Callable[[TaskReport], None] | None = None,
-               ) -> BuildReport:
-    """Build ``pool`` (or the ``only`` tasks of it) into ``root`` and write ``root/manifest.json``."""
+               plan: tuple[list[Task], dict[str, str]] | None = None) -> BuildReport:
+    """Build ``pool`` (or the ``only`` tasks of it) into ``root`` and write ``root/manifest.json``.
+
+    ``plan`` is :func:`plan_build`'s answer for the same pool, ``only`` and raw folder, when the caller
+    already has it. Absent raw data stop the build when tasks were named or no task can be built; otherwise
+    those tasks are left out and reported in :attr:`BuildReport.missing`."""
     options = options or BuildOptions()
     if options.shard_size < 1:
         raise DpbenchError("--shard-size must be at least 1")
-    tasks = pool_tasks(pool, only)
-    missing = {t.name: why for t in tasks if (why := raw_problem(t, options.raw))}
-    if missing and (only or len(missing) == len(tasks)):
+    tasks, missing = plan if plan is not None else plan_build(pool, only, options.raw)
+    if missing and (only or not tasks):
         name, why = next(iter(missing.items()))
         more = f" (and {len(missing) - 1} more task(s))" if len(missing) > 1 else ""
         raise DpbenchError(f"cannot build {name}: {why}{more}")
-    tasks = [t for t in tasks if t.name not in missing]
     ensure_writable(root)
     started = time.perf_counter()
     old = _previous(root, pool)

@@ -115,7 +115,7 @@ def build(
         None, "--licence-allow", help="Only tasks under these licences, e.g. CC0-1.0,CC-BY-4.0 (repeatable)."),
 ) -> None:
     """Split a pool by patient/slide and write webdataset shards plus manifest.json (resumable)."""
-    from dpbench.build import BuildOptions, build_pool
+    from dpbench.build import BuildOptions, build_pool, plan_build
     from dpbench.tasks.registry import licence_filter, pool_tasks
 
     chosen = get_pool(pool)
@@ -132,9 +132,8 @@ def build(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        from dpbench.build import raw_problem
-
-        selected = [t for t in pool_tasks(chosen, tasks) if raw_problem(t, raw) is None]
+        plan = plan_build(chosen, tasks, raw)
+        selected = plan[0]
         # Converted counts are known only once the raw data are scanned: no total for real pools.
         n_images = sum(t.sizes.images for t in selected) if chosen.synthetic else None
         bar_tasks = progress.add_task("tasks", total=len(selected), rate="")
@@ -150,7 +149,7 @@ def build(
             progress.update(bar_images, rate=f"{done / elapsed:,.0f} img/s, {shards[0]} shards")
 
         report = build_pool(chosen, out, tasks, BuildOptions(shard_size=shard_size, workers=workers, raw=raw),
-                            progress=on_progress, on_task=lambda _r: progress.advance(bar_tasks))
+                            progress=on_progress, on_task=lambda _r: progress.advance(bar_tasks), plan=plan)
     _summary(report, out)
 
 

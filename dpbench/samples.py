@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,8 +28,18 @@ class TaskSource(Protocol):
     task: Task
     image_ext: str  # webdataset extension of the image entry, e.g. "png" or "jpg"
 
+    @property
+    def skipped(self) -> Mapping[str, int]:
+        """Raw items left out, by reason (known once :meth:`samples` has run)."""
+        ...
+
     def samples(self) -> list[Sample]:
         """Every sample of the task (metadata only, cheap)."""
+        ...
+
+    def prepare(self, batch: list[Sample]) -> None:
+        """Get ready to encode the images of ``batch`` (called with each shard's samples before they are
+        asked for; a converter decodes each raw file once here). May do nothing."""
         ...
 
     def image(self, sample: Sample) -> bytes:

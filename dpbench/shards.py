@@ -130,8 +130,9 @@ def shard_pattern(task: str, split: str) -> str:
     return f"{task}/{split}-%05d.tar"
 
 
-def shuffle_order(keys: Iterable[str], seed: int) -> list[str]:
-    """Keys in a seeded pseudo-random order, so shards mix classes and groups reproducibly."""
+def shuffle_order(keys: Iterable[str], seed: int | str) -> list[str]:
+    """Keys in a seeded pseudo-random order (sorted by the sha256 of ``"<seed>:<key>"``), so shards mix classes
+    and groups reproducibly."""
     return sorted(keys, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
 
 
@@ -154,11 +155,13 @@ def write_shards(
     todo: list[int],
     make_sample: Callable[[str], dict[str, Any]],
     on_sample: Callable[[], None] = lambda: None,
+    before_chunk: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Write shard ``i`` of ``chunks`` for every ``i`` in ``todo`` with webdataset's ShardWriter.
 
-    Each shard goes to a temporary file that is fsynced and renamed into place only when complete,
-    so a killed build never leaves a half-written shard under a final name.
+    ``before_chunk`` (if given) gets ``chunks[i]`` just before shard ``i`` is written, e.g. to decode the
+    shard's raw files in one batch. Each shard goes to a temporary file that is fsynced and renamed into place
+    only when complete, so a killed build never leaves a half-written shard under a final name.
     """
     pattern = str(root / shard_pattern(task, split))
     runs: list[list[int]] = []
@@ -186,6 +189,8 @@ def write_shards(
                                  opener=opener, post=commit, verbose=0, encoder=False, mtime=0)
         try:
             for index in run:
+                if before_chunk is not None:
+                    before_chunk(chunks[index])
                 for key in chunks[index]:
                     writer.write(make_sample(key))
                     on_sample()
@@ -256,27 +261,54 @@ def split_problem(path: Path, entry: TaskEntry) -> str | None:
     return None
 
 
+class ShardMismatch(Exception):
+    """What :func:`checked_samples` found wrong: a sample without its entries (``kind`` "entries"), a label out
+    of range ("label"), both naming the sample ``key`` with ``what`` describing it, or a sample ``count``
+    differing from the manifest's ("count")."""
+
+    def __init__(self, kind: Literal["entries", "label", "count"], key: str = "", what: str = "",
+                 count: int = 0) -> None:
+        super().__init__(kind, key, what, count)
+        self.kind = kind
+        self.key = key
+        self.what = what
+        self.count = count
+
+
+def checked_samples(path: Path, expected: int, n_classes: int) -> Iterator[tuple[str, str, int, dict[str, bytes]]]:
+    """(key, image extension, label, {extension: bytes}) of each sample of a shard, in file order, checked:
+    raises :class:`ShardMismatch` at a sample lacking an image, cls or json entry, at a label outside
+    ``0..n_classes - 1``, or after the last sample when there are not ``expected`` of them (tar and decoding
+    errors propagate as they are)."""
+    count = 0
+    for key, parts in iter_tar_samples(path):
+        count += 1
+        image_ext = next((e for e in IMAGE_EXTS if e in parts), None)
+        if image_ext is None or "cls" not in parts or "json" not in parts:
+            raise ShardMismatch("entries", key, "lacks an image, cls or json entry")
+        label = int(parts["cls"])
+        if not 0 <= label < n_classes:
+            raise ShardMismatch("label", key, f"has label {label} outside 0..{n_classes - 1}")
+        yield key, image_ext, label, parts
+    if count != expected:
+        raise ShardMismatch("count", count=count)
+
+
 def check_shard(root: Path, entry: ShardEntry, n_classes: int, decode: bool = True) -> str | None:
     """None if the shard matches its manifest entry, else what is wrong with it."""
     path = root / entry.path
     problem = file_problem(path, entry)
     if problem:
         return problem
-    count = 0
     try:
-        for key, parts in iter_tar_samples(path):
-            count += 1
-            image_ext = next((e for e in IMAGE_EXTS if e in parts), None)
-            if image_ext is None or "cls" not in parts or "json" not in parts:
-                return f"sample {key} lacks an image, cls or json entry"
-            label = int(parts["cls"])
-            if not 0 <= label < n_classes:
-                return f"sample {key} has label {label} outside 0..{n_classes - 1}"
+        for _key, image_ext, _label, parts in checked_samples(path, entry.count, n_classes):
             if decode:
                 with Image.open(io.BytesIO(parts[image_ext])) as image:
                     image.load()
+    except ShardMismatch as bad:
+        if bad.kind == "count":
+            return f"{bad.count} samples, manifest says {entry.count}"
+        return f"sample {bad.key} {bad.what}"
     except (tarfile.TarError, OSError, ValueError) as exc:
         return f"unreadable ({exc.__class__.__name__}: {exc})"
-    if count != entry.count:
-        return f"{count} samples, manifest says {entry.count}"
     return None

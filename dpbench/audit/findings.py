@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dpbench.audit.index import near_pairs, popcount
+from dpbench.audit.index import near_pairs
 from dpbench.audit.scan import ImageTable
 from dpbench.tasks.models import SPLITS
 
@@ -196,13 +196,14 @@ def near_duplicates(table: ImageTable, clusters: _Clusters, threshold: int) -> t
     crowded = np.diff(starts) > MAX_CLUSTERS_PER_HASH
     sizes = np.diff(clusters.bounds)
     uninformative = int(sizes[np.isin(of_cluster, np.flatnonzero(crowded))].sum())
-    i, j, _ = near_pairs(values, threshold)
+    i, j, d = near_pairs(values, threshold)
     relevant = ((value_cell[i] != value_cell[j]) | (value_cell[i] < 0)) & ~crowded[i] & ~crowded[j]
     shared = np.flatnonzero((np.diff(starts) > 1) & (value_cell < 0) & ~crowded)  # one hash, several contents
-    pairs = [*zip(i[relevant].tolist(), j[relevant].tolist(), strict=True), *((v, v) for v in shared.tolist())]
-    by_value = {v: order[starts[v]:starts[v + 1]].tolist() for pair in pairs for v in pair}
+    pairs = [*zip(i[relevant].tolist(), j[relevant].tolist(), d[relevant].tolist(), strict=True),
+             *((v, v, 0) for v in shared.tolist())]
+    by_value = {v: order[starts[v]:starts[v + 1]].tolist() for va, vb, _ in pairs for v in (va, vb)}
     found = []
-    for va, vb in pairs:
+    for va, vb, distance in pairs:
         for ca in by_value[va]:
             for cb in by_value[vb]:
                 if (va == vb and cb <= ca) or (clusters.cell[ca] == clusters.cell[cb] >= 0):
@@ -212,7 +213,6 @@ def near_duplicates(table: ImageTable, clusters: _Clusters, threshold: int) -> t
                 if cross_split or cross_task:
                     if (a[0].task, SPLITS.index(a[0].split)) > (b[0].task, SPLITS.index(b[0].split)):
                         a, b = b, a
-                    distance = int(popcount(np.array([values[va] ^ values[vb]], dtype=np.uint64))[0])
                     found.append(Duplicate(a, b, distance, cross_split, cross_task))
     return sorted(found, key=lambda d: (d.distance or 0, d.a[0].task, d.a[0].key, d.b[0].key)), uninformative
 

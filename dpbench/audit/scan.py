@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from dpbench.errors import DpbenchError
-from dpbench.shards import IMAGE_EXTS, Manifest, ShardEntry, file_problem, iter_tar_samples
+from dpbench.shards import Manifest, ShardEntry, ShardMismatch, checked_samples, file_problem
 from dpbench.tasks.models import SPLITS
 
 
@@ -78,13 +78,7 @@ def scan_shard(root: Path, entry: ShardEntry, n_classes: int) -> ShardScan:
     digests: list[bytes] = []
     phashes: list[int] = []
     try:
-        for key, parts in iter_tar_samples(root / entry.path):
-            ext = next((e for e in IMAGE_EXTS if e in parts), None)
-            if ext is None or "cls" not in parts or "json" not in parts:
-                raise DpbenchError(f"sample {key} in {entry.path} lacks an image, cls or json entry; {fix}")
-            label = int(parts["cls"])
-            if not 0 <= label < n_classes:
-                raise DpbenchError(f"sample {key} in {entry.path} has label {label} outside 0..{n_classes - 1}")
+        for key, ext, label, parts in checked_samples(root / entry.path, entry.count, n_classes):
             record = json.loads(parts["json"])
             with Image.open(io.BytesIO(parts[ext])) as opened:
                 image = opened.convert("RGB")
@@ -93,10 +87,14 @@ def scan_shard(root: Path, entry: ShardEntry, n_classes: int) -> ShardScan:
             labels.append(label)
             digests.append(pixel_digest(image))
             phashes.append(perceptual_hash(image))
+    except ShardMismatch as bad:
+        if bad.kind == "count":
+            raise DpbenchError(f"shard {entry.path} holds {bad.count} samples, the manifest says {entry.count}; "
+                               f"{fix}") from None
+        tail = f"; {fix}" if bad.kind == "entries" else ""
+        raise DpbenchError(f"sample {bad.key} in {entry.path} {bad.what}{tail}") from None
     except (tarfile.TarError, OSError, ValueError, AttributeError) as exc:
         raise DpbenchError(f"shard {entry.path} is unreadable ({exc.__class__.__name__}: {exc}); {fix}") from exc
-    if len(keys) != entry.count:
-        raise DpbenchError(f"shard {entry.path} holds {len(keys)} samples, the manifest says {entry.count}; {fix}")
     return ShardScan(keys, groups, labels, b"".join(digests), phashes)
 
 

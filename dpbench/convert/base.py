@@ -14,7 +14,7 @@ import io
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,20 @@ def encode_png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", optimize=False, compress_level=6)
     return buffer.getvalue()
+
+
+def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of each data row of a CSV file with a header (UTF-8, an optional BOM), the first row
+    being line 2; column names and values are stripped (a missing value reads ``""``). Raises RawDataError
+    when the header lacks one of ``columns``."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise RawDataError(f"{path} lacks column(s) {', '.join(missing)}; re-download it")
+        for line, row in enumerate(reader, start=2):
+            yield line, {(k or "").strip(): v.strip() if isinstance(v, str) else "" for k, v in row.items()}
 
 
 class Converter:
@@ -125,10 +139,16 @@ class Converter:
             self._samples = found
         return self._samples
 
-    def skip(self, reason: str, path: Path | str) -> None:
-        """Record that ``path`` was left out, and why (logged once per reason with a count)."""
-        self.skipped[reason] += 1
-        log.info("%s: skipping %s: %s", self.task.name, path, reason)
+    def skip(self, reason: str, path: Path | str, count: int = 1) -> None:
+        """Record that ``path`` (or ``count`` items of it, e.g. tiles of one slide) was left out, and why
+        (counted per reason; :meth:`samples` logs each reason once with its count)."""
+        if count <= 0:
+            return
+        self.skipped[reason] += count
+        if count == 1:
+            log.info("%s: skipping %s: %s", self.task.name, path, reason)
+        else:
+            log.info("%s: skipping %d items of %s: %s", self.task.name, count, path, reason)
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the source folder, with forward slashes (the sample's provenance)."""
@@ -157,8 +177,18 @@ class Converter:
             pixels = np.asarray(image)
         return encode_png(pixels)
 
+    def pixels(self, sample: Sample) -> np.ndarray:
+        """The RGB pixels of ``sample`` read on their own (a converter that reads regions, never whole files,
+        overrides this, and :meth:`prepare` then asks it for each sample)."""
+        return self.crop(self.read(sample.source), sample)
+
     def prepare(self, batch: list[Sample]) -> None:
-        """Decode each raw file of ``batch`` once and keep the batch's encoded crops until they are taken."""
+        """Encode the crops of ``batch`` ahead, decoding each raw file once, and keep them until they are taken
+        (with :meth:`pixels` overridden: sample by sample, in file order)."""
+        if type(self).pixels is not Converter.pixels:
+            for sample in sorted(batch, key=lambda s: (s.source, s.key)):
+                self._ready[sample.key] = self.finish(self.pixels(sample))
+            return
         by_file: dict[str, list[Sample]] = {}
         for sample in batch:
             by_file.setdefault(sample.source, []).append(sample)
@@ -172,4 +202,4 @@ class Converter:
         ready = self._ready.pop(sample.key, None)
         if ready is not None:
             return ready
-        return self.finish(self.crop(self.read(sample.source), sample))
+        return self.finish(self.pixels(sample))

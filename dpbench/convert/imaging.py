@@ -31,7 +31,7 @@ def _read_tiff(path: Path, first: Exception) -> np.ndarray:
     import tifffile
 
     try:
-        pixels = np.asarray(tifffile.imread(path, level=0) if _is_pyramid(path) else tifffile.imread(path))
+        pixels = np.asarray(tifffile.imread(path, level=0))  # level 0: the full resolution of a pyramid
     except Exception as exc:
         raise RawDataError(f"cannot decode {path} ({first}; tifffile: {exc}); re-download it") from exc
     if pixels.ndim == 2:
@@ -39,13 +39,6 @@ def _read_tiff(path: Path, first: Exception) -> np.ndarray:
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] < 3:
         raise RawDataError(f"{path} is not an 8-bit RGB image (shape {pixels.shape}, {pixels.dtype})")
     return np.ascontiguousarray(pixels[..., :3])
-
-
-def _is_pyramid(path: Path) -> bool:
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        return len(tif.series[0].levels) > 1
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -98,13 +91,17 @@ def grid(width: int, height: int, size: int, stride: int | None = None) -> Itera
             yield x, y
 
 
-def area_fractions(mask: np.ndarray, corners: list[tuple[int, int]], size: int) -> np.ndarray:
-    """Foreground fraction of each ``size``-pixel window of ``mask`` (via a summed-area table)."""
+def window_sums(mask: np.ndarray, corners: list[tuple[int, int]], size: int) -> np.ndarray:
+    """Number of foreground pixels (int64) in each ``size``-pixel window of ``mask`` (via a summed-area table)."""
     table = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     xs = np.array([c[0] for c in corners], dtype=np.int64)
     ys = np.array([c[1] for c in corners], dtype=np.int64)
-    total = table[ys + size, xs + size] - table[ys, xs + size] - table[ys + size, xs] + table[ys, xs]
-    return np.asarray(total / float(size * size))
+    return np.asarray(table[ys + size, xs + size] - table[ys, xs + size] - table[ys + size, xs] + table[ys, xs])
+
+
+def area_fractions(mask: np.ndarray, corners: list[tuple[int, int]], size: int) -> np.ndarray:
+    """Foreground fraction of each ``size``-pixel window of ``mask``."""
+    return np.asarray(window_sums(mask, corners, size) / float(size * size))
 
 
 def centred_window(cx: float, cy: float, size: int, width: int, height: int) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dpbench.convert.base import Converter, RawDataError, raw_files, safe_key
-from dpbench.convert.imaging import area_fractions, grid, image_size, read_mask
+from dpbench.convert.imaging import grid, image_size, read_mask, window_sums
 from dpbench.samples import Sample
 from dpbench.tasks.models import Task
 
@@ -32,10 +32,8 @@ def patient_prefix(name: str, path: Path) -> str:
 
 def positive_tiles(mask: np.ndarray, corners: list[tuple[int, int]], size: int, threshold: float) -> list[bool]:
     """Whether each ``size`` px window of ``mask`` has at least ``threshold`` of its pixels set."""
-    area = size * size
-    counts = np.rint(area_fractions(mask, corners, size) * area).astype(np.int64)
-    needed = math.ceil(round(threshold * area, 6))
-    return [bool(c >= needed) for c in counts]
+    needed = math.ceil(round(threshold * size * size, 6))
+    return [bool(c >= needed) for c in window_sums(mask, corners, size)]
 
 
 class MaskTiler(Converter):

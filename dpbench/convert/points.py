@@ -95,16 +95,19 @@ class PointConverter(Converter):
         return kept
 
     def point_samples(self, path: Path, prefix: str, group: str, points: Sequence[tuple[int, np.ndarray]],
-                      background: int, split: SplitName | None = None) -> Iterator[Sample]:
+                      background: int, split: SplitName | None = None,
+                      dimensions: tuple[int, int] | None = None) -> Iterator[Sample]:
         """Samples of one image: ``shifts`` per point of each (label, points) pair, then background tiles.
 
         The pairs come in priority order: a window of a later pair that contains a point of an earlier pair
         (a "non-mitosis" window showing a mitosis) is dropped and counted, never given the weaker label.
+        ``dimensions`` is the image's (width, height) when the caller has read it already (else it is read
+        from the image header).
         """
         size = self.task.patch_px
         if size is None:
             raise RawDataError(f"{self.task.name}: the registry gives no patch size")
-        width, height = image_size(path)
+        width, height = dimensions if dimensions is not None else image_size(path)
         rel = self.rel(path)
         if width < size or height < size:
             self.skip(f"image smaller than the {size} px patch", rel)

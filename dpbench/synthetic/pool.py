@@ -26,6 +26,7 @@ class SyntheticSource:
     def __init__(self, task: Task) -> None:
         self.task = task
         self.plan: SyntheticPlan = plan_task(paper_task_of(task))
+        self.skipped: dict[str, int] = {}  # a generator leaves nothing out
 
     @cached_property
     def _styles(self) -> list[ClassStyle]:
@@ -55,6 +56,9 @@ class SyntheticSource:
         rng = np.random.default_rng(stable_int(plan.seed, "tile", plan.name, plan.keys[index]))
         return render_tile(self._styles[plan.labels[index]], self._groups[plan.sources[index]],
                            plan.tile_px, rng)
+
+    def prepare(self, batch: list[Sample]) -> None:
+        """Nothing to prepare: each tile is rendered on its own."""
 
     def image(self, sample: Sample) -> bytes:
         """PNG bytes of ``sample``."""

@@ -25,13 +25,13 @@ an error. Without ``Folds.csv`` no split is pinned and the builder splits patien
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from dpbench.convert.base import Converter, RawDataError
 from dpbench.samples import Sample
+from dpbench.shards import shuffle_order
 from dpbench.tasks.models import SplitName, Task
 
 SOURCE_IDS = ("breakhis",)
@@ -168,8 +168,7 @@ class BreakHis(Converter):
         """10 % of the train patients of each class (by a stable hash), at least one when a class has two."""
         chosen: set[str] = set()
         for label in sorted(set(labels[p] for p in train)):
-            members = sorted((p for p in train if labels[p] == label),
-                             key=lambda p: hashlib.sha256(f"{self.task.name}:{self.fold}:{p}".encode()).hexdigest())
+            members = shuffle_order((p for p in train if labels[p] == label), f"{self.task.name}:{self.fold}")
             if len(members) >= 2:
                 chosen.update(members[:max(1, round(VAL_FRACTION * len(members)))])
         return chosen

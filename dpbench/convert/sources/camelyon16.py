@@ -41,7 +41,6 @@ tumour area, background removed, at most 1,000 patches per class per slide):
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import zipfile
 from collections.abc import Iterator
@@ -186,33 +185,29 @@ class Camelyon16(Converter):
         by_class: dict[int, list[tuple[int, int]]] = {NORMAL: [], TUMOR: []}
         background = 0
         fine = TILE // FINE_DOWNSAMPLE
+        include_boxes, exclude_boxes = bounding_boxes(include), bounding_boxes(exclude)
         for (x, y), t_frac, m_frac in zip(corners, tissue_frac, tumour_frac, strict=True):
             if 0 < m_frac < BORDERLINE:
-                m_frac = float(rasterise(include, exclude, fine, fine, 1 / FINE_DOWNSAMPLE, (x, y)).mean())
+                near = (meeting(include, include_boxes, x, y), meeting(exclude, exclude_boxes, x, y))
+                m_frac = float(rasterise(*near, fine, fine, 1 / FINE_DOWNSAMPLE, (x, y)).mean())
             is_tumour = m_frac >= TUMOUR_FRACTION
             if is_tumour or t_frac >= MIN_TISSUE:
                 by_class[TUMOR if is_tumour else NORMAL].append((x, y))
             else:
                 background += 1
-        self._count("background tile (under 25 % tissue)", background, path)
+        self.skip("background tile (under 25 % tissue)", path, background)
         mpp = slide_mpp(slide)
         um_per_px = mpp * TILE / STORED if mpp else None
         for label, kept in by_class.items():
             if len(kept) > self.max_per_class:
                 rng = seeded_rng(self.task.name, path.name, self.task.class_names[label])
                 chosen = np.sort(rng.choice(len(kept), self.max_per_class, replace=False))
-                self._count(f"over the {self.max_per_class} tiles per class per slide cap",
-                            len(kept) - self.max_per_class, path)
+                self.skip(f"over the {self.max_per_class} tiles per class per slide cap", path,
+                          len(kept) - self.max_per_class)
                 kept = [kept[i] for i in chosen]
             for x, y in kept:
                 yield Sample(key=f"{path.stem}_x{x:06d}_y{y:06d}", group=path.stem, label=label,
                              source=self.rel(path), coords=(x, y, TILE, TILE), um_per_px=um_per_px, split=split)
-
-    def _count(self, reason: str, count: int, path: Path) -> None:
-        """Count ``count`` tiles of one slide left out for ``reason`` (one log line per slide, not per tile)."""
-        if count:
-            self.skipped[reason] += count
-            log.info("%s: %s: %d tile(s) left out: %s", self.task.name, path.name, count, reason)
 
     def _polygons(self, outlines: tuple[bytes, str], width: int, height: int
                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -237,20 +232,31 @@ class Camelyon16(Converter):
     def read(self, rel: str) -> np.ndarray:
         raise RawDataError(f"{self.task.name}: {rel} is a whole slide; tiles are read by region")
 
-    def tile(self, sample: Sample) -> np.ndarray:
+    def pixels(self, sample: Sample) -> np.ndarray:
         """The level-0 pixels of ``sample``'s tile."""
         if sample.coords is None:
             raise RawDataError(f"{self.task.name}: sample {sample.key} has no tile coordinates")
         path = self.root / sample.source
         return read_tile(self.slides.get(path), path, *sample.coords)
 
-    def prepare(self, batch: list[Sample]) -> None:
-        for sample in sorted(batch, key=lambda s: (s.source, s.key)):
-            self._ready[sample.key] = self.finish(self.tile(sample))
 
-    def image(self, sample: Sample) -> bytes:
-        ready = self._ready.pop(sample.key, None)
-        return ready if ready is not None else self.finish(self.tile(sample))
+def bounding_boxes(polygons: list[np.ndarray]) -> np.ndarray:
+    """(N, 4) level-0 ``x0, y0, x1, y1`` bounds of each (M, 2) polygon."""
+    if not polygons:
+        return np.zeros((0, 4))
+    return np.array([[p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()] for p in polygons],
+                    dtype=np.float64)
+
+
+def meeting(polygons: list[np.ndarray], boxes: np.ndarray, x: int, y: int) -> list[np.ndarray]:
+    """The ``polygons`` (in order) whose bounds meet the tile at level-0 (x, y), widened by two fine-mask
+    pixels: the others cannot paint any pixel of the tile's fine mask, so leaving them out changes nothing."""
+    if not polygons:
+        return []
+    margin = 2 * FINE_DOWNSAMPLE
+    near = ((boxes[:, 0] <= x + TILE + margin) & (boxes[:, 2] >= x - margin)
+            & (boxes[:, 1] <= y + TILE + margin) & (boxes[:, 3] >= y - margin))
+    return [polygon for polygon, keep in zip(polygons, near.tolist(), strict=True) if keep]
 
 
 def read_reference(path: Path) -> dict[str, int]:
@@ -259,7 +265,7 @@ def read_reference(path: Path) -> dict[str, int]:
         raise RawDataError(f"missing {path}; the official test labels are needed with official_test=True")
     labels: dict[str, int] = {}
     with path.open(newline="") as handle:
-        for number, row in enumerate(csv.reader(io.StringIO(handle.read())), start=1):
+        for number, row in enumerate(csv.reader(handle), start=1):
             if not row or not row[0].strip():
                 continue
             name, verdict = row[0].strip(), (row[1].strip().lower() if len(row) > 1 else "")

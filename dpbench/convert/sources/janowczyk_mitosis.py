@@ -68,13 +68,15 @@ class Janowczyk5(PointConverter):
                 self.skip("TIFF not named PP_NN", self.rel(path))
                 continue
             mask_path = path.with_name(path.stem + MASK_SUFFIX)
+            dimensions: tuple[int, int] | None = None  # read from the image header once
             if mask_path.is_file():
-                mitoses = self._mitoses(path, mask_path)
+                mitoses, dimensions = self._mitoses(path, mask_path)
             else:
                 unannotated += 1
                 mitoses = np.empty((0, 2))
             yield from self.point_samples(path, prefix=path.stem, group=f"patient{match.group(1)}",
-                                          points=[(index["mitosis"], mitoses)], background=index["no_mitosis"])
+                                          points=[(index["mitosis"], mitoses)], background=index["no_mitosis"],
+                                          dimensions=dimensions)
         if unannotated and unannotated == len(images) - self.skipped["TIFF not named PP_NN"]:
             raise RawDataError(f"no {MASK_SUFFIX} ground-truth mask next to any field under {self.root}; every "
                                "mitosis would become a negative: extract the ground truth with the images")
@@ -82,13 +84,14 @@ class Janowczyk5(PointConverter):
             log.warning("%s: %d field(s) have no %s mask and are taken as mitosis-free", self.task.name,
                         unannotated, MASK_SUFFIX)
 
-    def _mitoses(self, image: Path, mask_path: Path) -> np.ndarray:
+    def _mitoses(self, image: Path, mask_path: Path) -> tuple[np.ndarray, tuple[int, int]]:
+        """The mitosis centres of ``mask_path`` and the (width, height) of ``image`` it was checked against."""
         mask = read_mask(mask_path)
         width, height = image_size(image)
         if mask.shape != (height, width):
             raise RawDataError(f"{mask_path} is {mask.shape[1]}x{mask.shape[0]} but {image.name} is "
                                f"{width}x{height}; the mask does not belong to this image")
-        return mask_centroids(mask)
+        return mask_centroids(mask), (width, height)
 
 
 def converter(task: Task, root: Path) -> Converter:

@@ -17,11 +17,10 @@ relabelled. A row with an unknown label or partition, a duplicated image name, o
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter, RawDataError, read_rows
 from dpbench.samples import Sample
 from dpbench.tasks.models import SplitName, Task
 
@@ -45,17 +44,11 @@ class Mhist(Converter):
         if not images.is_dir():
             raise RawDataError(f"missing {images}: extract images.zip of the MHIST download there")
         index = {name: i for i, name in enumerate(self.task.class_names)}
-        with open(table, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip() for h in reader.fieldnames or []]
-            missing = [c for c in (NAME, LABEL, PARTITION) if c not in header]
-            if missing:
-                raise RawDataError(f"{table} lacks column(s) {', '.join(missing)}; re-download it")
-            votes = next((h for h in header if h.startswith(VOTES_PREFIX)), None)
-            rows = [{(k or "").strip(): v.strip() if isinstance(v, str) else "" for k, v in row.items()}
-                    for row in reader]
+        rows = list(read_rows(table, (NAME, LABEL, PARTITION)))
+        # Every row holds every header column, in header order.
+        votes = next((h for h in rows[0][1] if h.startswith(VOTES_PREFIX)), None) if rows else None
         listed: set[str] = set()
-        for line, row in enumerate(rows, start=2):
+        for line, row in rows:
             name, label, partition = row[NAME], row[LABEL], row[PARTITION]
             if label not in index or partition not in PARTITIONS or not name:
                 raise RawDataError(f"{table} line {line}: malformed row (image {name!r}, label {label!r}, "

@@ -19,12 +19,11 @@ and counted.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError, key_safe, subfolders
+from dpbench.convert.base import Converter, RawDataError, key_safe, read_rows, subfolders
 from dpbench.samples import Sample
 from dpbench.tasks.models import SplitName, Task
 
@@ -94,13 +93,7 @@ class UniToPatho(Converter):
     def _rows(table: Path) -> Iterator[tuple[int, dict[str, str]]]:
         if not table.is_file():
             raise RawDataError(f"missing {table}; re-extract the UniToPatho archive")
-        with open(table, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise RawDataError(f"{table} lacks column(s) {', '.join(missing)}; re-download it")
-            for line, row in enumerate(reader, start=2):
-                yield line, {c: (row.get(c) or "").strip() for c in COLUMNS}
+        yield from read_rows(table, COLUMNS)
 
 
 def converter(task: Task, root: Path) -> Converter:

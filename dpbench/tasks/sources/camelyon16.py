@@ -39,7 +39,8 @@ SOURCE = Source(
         "saturation above Otsu's threshold, at least 20/255, on a 1/32 thumbnail), keeping any tile that is "
         "at least 10 % tumour.",
         "Tumour area is measured on the outlines rasterised at 1/32 of level 0 (24x24 mask pixels per tile), "
-        "not at full resolution.",
+        "not at full resolution; tiles whose coarse tumour fraction lies between 0 and 50 % are measured "
+        "again on the tile alone at 1/4 scale (192x192 mask pixels).",
         "Only the 270 official training slides are converted (the paper's 271 slides are split 221/26/24 by "
         "slide); the official test slides can be added, pinned to the test split, with official_test=True.",
         "The 1,000-tiles-per-class-per-slide subsample is drawn with a generator seeded by task, slide and "
