@@ -30,6 +30,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    host_group: Any = None  # Gloo group for host-side collectives (None: the default group, already Gloo)
 
     @property
     def main(self) -> bool:
@@ -51,6 +52,8 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":  # task counts travel between hosts, so no step waits for its GPU to drain
+        world = World(world.rank, world.size, world.local_rank, dist.new_group(backend="gloo"))
     return world, device
 
 
@@ -67,12 +70,12 @@ def local_batch(batch_size: int, world: World) -> int:
     return batch_size // world.size
 
 
-def global_counts(counts: list[int], world: World, device: torch.device) -> list[int]:
-    """|B_i| over the whole global batch (sum over processes)."""
+def global_counts(counts: list[int], world: World) -> list[int]:
+    """|B_i| over the whole global batch (sum over processes), exchanged on the host (Gloo)."""
     if not world.distributed:
         return counts
-    tensor = torch.tensor(counts, dtype=torch.int64, device=device)
-    dist.all_reduce(tensor)
+    tensor = torch.tensor(counts, dtype=torch.int64)
+    dist.all_reduce(tensor, group=world.host_group)
     return [int(c) for c in tensor.tolist()]
 
 
@@ -90,19 +93,20 @@ def gather(obj: Any, world: World) -> list[Any]:
     if not world.distributed:
         return [obj]
     out: list[Any] = [None] * world.size
-    dist.all_gather_object(out, obj)
+    dist.all_gather_object(out, obj, group=world.host_group)
     return out
 
 
 def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
     """``model`` under DDP (re-wrap after freezing or unfreezing parameters); ``model`` itself outside torchrun.
 
-    Heads without samples in a process's share of the batch take no part in its graph, hence
-    ``find_unused_parameters``; batch-norm buffers follow rank 0 (DDP's default broadcast).
+    Every trainable parameter is in every step's graph (all heads run as one product; heads without samples get
+    zero gradient, later dropped), so DDP needs no unused-parameter search; batch-norm buffers follow rank 0 (DDP's
+    default broadcast).
     """
     if not world.distributed:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)

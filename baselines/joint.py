@@ -68,10 +68,8 @@ def _predict_head(model: MultiTaskNet, task: str, loader: DataLoader[Any],
     """Keys, labels and class probabilities (softmax of the task head's logits) of a split."""
     keys: list[str] = []
     ys, logits = [], []
-    index_of = model.tasks.index(task)
     for images, y, k in loader:
-        index = torch.full((len(k),), index_of, dtype=torch.long, device=device)
-        logits.append(model(images.to(device), index)[task].float().cpu().numpy())
+        logits.append(model.task_logits(images.to(device), task).float().cpu().numpy())
         ys.append(y.numpy())
         keys += k
     return keys, np.concatenate(ys), softmax(np.concatenate(logits))

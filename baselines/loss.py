@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,17 +15,13 @@ def task_counts(task_index: torch.Tensor, n_tasks: int) -> list[int]:
     return [int(c) for c in torch.bincount(task_index.detach().cpu(), minlength=n_tasks).tolist()]
 
 
-def multitask_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, task_index: torch.Tensor,
-                   tasks: Sequence[str]) -> torch.Tensor:
+def multitask_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Eq. 1: L = (1/B) Σ_i ℓ(i), ℓ(i) the summed cross-entropy of the batch's task-i samples; B the whole batch.
 
-    ``logits[task]`` holds the task's samples in batch order (as :class:`MultiTaskNet` returns them).
+    ``logits``: :meth:`MultiTaskNet.forward`'s routed logits (-inf outside each sample's task, so the softmax runs
+    over that task's classes only); ``targets``: :meth:`MultiTaskNet.targets`.
     """
-    total = labels.new_zeros((), dtype=torch.float32)
-    for i, task in enumerate(tasks):
-        if task in logits:
-            total = total + F.cross_entropy(logits[task].float(), labels[task_index == i], reduction="sum")
-    return total / labels.shape[0]
+    return F.cross_entropy(logits.float(), targets, reduction="sum") / targets.shape[0]
 
 
 @torch.no_grad()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
+from typing import cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dpbench.encoders.hub import build_torchvision, seeded, strip_classifier
@@ -87,9 +90,16 @@ def feature_dim(backbone: nn.Module, size: int) -> int:
 class MultiTaskNet(nn.Module):
     """Shared ``backbone`` and one ``nn.Linear(feature_dim, C_i)`` head per task (``heads[i]`` for ``tasks[i]``).
 
+    :meth:`forward` routes without host synchronisation, so a GPU never waits for the host between batches: all
+    heads run as one matrix product, and each sample keeps only its own task's logits (``-inf`` elsewhere), so its
+    features reach its task's head only and the other heads get exactly zero gradient from it.
+
     With :meth:`freeze_backbone` (warm-up) the backbone has ``requires_grad=False`` and stays in eval mode even
     under ``train()``, so neither its weights nor its batch-norm statistics change.
     """
+
+    column_task: torch.Tensor
+    first_column: torch.Tensor
 
     def __init__(self, backbone: nn.Module, feature_dim: int, n_classes: Mapping[str, int]) -> None:
         super().__init__()
@@ -97,8 +107,13 @@ class MultiTaskNet(nn.Module):
             raise DpbenchError("a multi-task network needs at least one task")
         self.backbone = backbone
         self.tasks = list(n_classes)
-        self.heads = nn.ModuleList(nn.Linear(feature_dim, int(n)) for n in n_classes.values())
+        sizes = [int(n) for n in n_classes.values()]
+        self.heads = nn.ModuleList(nn.Linear(feature_dim, n) for n in sizes)
         self.frozen = False
+        # Not in the state dict: derived from the heads' sizes.
+        self.register_buffer("column_task", torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes)),
+                             persistent=False)
+        self.register_buffer("first_column", torch.tensor([0, *itertools.accumulate(sizes)][:-1]), persistent=False)
 
     def freeze_backbone(self) -> None:
         """Warm-up: no backbone weight update (requires_grad False), no batch-norm update (eval mode)."""
@@ -118,9 +133,25 @@ class MultiTaskNet(nn.Module):
             self.backbone.eval()
         return self
 
-    def forward(self, images: torch.Tensor, task_index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Logits of each task present in the batch, from the features of its own samples only (batch order)."""
+    def forward(self, images: torch.Tensor, task_index: torch.Tensor) -> torch.Tensor:
+        """Routed logits (B, ΣC_i): row j has head ``task_index[j]``'s logits in that task's columns, -inf elsewhere."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             features = self.backbone(images)
-        present = torch.unique(task_index).tolist()
-        return {self.tasks[i]: self.heads[i](features[task_index == i]) for i in present}
+        heads = self.linear_heads()
+        weight = torch.cat([head.weight for head in heads])
+        bias = torch.cat([head.bias for head in heads])
+        own = self.column_task.unsqueeze(0) == task_index.unsqueeze(1)
+        return F.linear(features, weight, bias).masked_fill(~own, float("-inf"))
+
+    def targets(self, task_index: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The column of each sample's label in :meth:`forward`'s output."""
+        return self.first_column[task_index] + labels
+
+    def task_logits(self, images: torch.Tensor, task: str) -> torch.Tensor:
+        """``task``'s head on the backbone's features: (B, C_task) logits of images of that task."""
+        logits: torch.Tensor = self.linear_heads()[self.tasks.index(task)](self.backbone(images))
+        return logits
+
+    def linear_heads(self) -> list[nn.Linear]:
+        """``heads`` with their type: one ``nn.Linear`` per task."""
+        return [cast(nn.Linear, head) for head in self.heads]

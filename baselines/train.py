@@ -140,10 +140,13 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if device.type != "cuda":
-        return images.to(device)
-    return images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+def _inputs(normalise: Callable[[torch.Tensor], torch.Tensor],
+            device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Loader uint8 batch → normalised float batch on ``device`` (channels_last on CUDA), without a host sync."""
+    def to_device(images: torch.Tensor) -> torch.Tensor:
+        batch = normalise(images.to(device, non_blocking=True))
+        return batch.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else batch
+    return to_device
 
 
 def _load_checkpoint(path: Path, config: PretrainConfig, tasks: list[str], processes: int) -> dict[str, Any]:
@@ -199,18 +202,18 @@ def build_model(config: PretrainConfig, root: Path, tasks: list[str],
 
 
 def train_step(net: nn.Module, model: MultiTaskNet, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-               task_index: torch.Tensor, labels: torch.Tensor, tasks: list[str], counts: Sequence[int],
+               task_index: torch.Tensor, labels: torch.Tensor, counts: Sequence[int],
                device: torch.device) -> torch.Tensor:
-    """One training step; returns the (local) loss.
+    """One training step; returns the (local) loss, still on the device (reading it waits for the step).
 
     Forward through ``net`` (``model`` itself, or ``model`` wrapped by DDP) under bf16 autocast on CUDA, Eq. 1,
-    backward, head gradients rescaled on ``model`` by ``counts`` (the global batch's |B_i|), SGD step. Inputs must
-    already be on ``device``.
+    backward, head gradients rescaled on ``model`` by ``counts`` (the global batch's |B_i|, host integers), SGD
+    step. Inputs must already be on ``device``. Nothing here waits for the device.
     """
     optimizer.zero_grad(set_to_none=True)
     with _autocast(device):
         logits = net(images, task_index)
-        loss = multitask_loss(logits, labels, task_index, tasks)
+        loss = multitask_loss(logits, model.targets(task_index, labels))
     torch.autograd.backward(loss)
     rescale_head_grads(model, counts)
     optimizer.step()
@@ -241,7 +244,8 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     spec = InputSpec(size=config.input_size)
-    transform = spec.transform(train=True)
+    transform = spec.transform(train=True, as_uint8=True)  # workers ship uint8: 4x less to copy than float
+    inputs = _inputs(spec.normaliser(device), device)
     pin = device.type == "cuda"
     if saved is None:
         iteration, seconds, last_loss, stream_state = 0, 0.0, float("nan"), None
@@ -250,7 +254,7 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
         if config.bn_adapt_batches and adaptable_layers(model.backbone)[0]:
             bn_stream = ResumableStream(root, tasks, seed=seed + BN_ADAPT_SALT, buffer=config.buffer)
             loader = batch_loader(bn_stream, per_rank, transform, seed + BN_ADAPT_SALT, config.workers, pin)
-            adapt_batch_norm(model.backbone, (_to_device(b["images"], device)
+            adapt_batch_norm(model.backbone, (inputs(b["images"])
                                               for b in itertools.islice(loader, config.bn_adapt_batches)))
         phase = _phase(config, 0)
         optimizer = _optimizer(model, config, phase)
@@ -290,10 +294,10 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
                 model.train()
                 net = distributed.wrap(model, world, device)  # DDP tracks the parameters that now train
             batch = next(batches)
-            counts = distributed.global_counts(task_counts(batch["tasks"], len(tasks)), world, device)
-            task_index, labels = batch["tasks"].to(device), batch["labels"].to(device)
-            loss = train_step(net, model, optimizer, _to_device(batch["images"], device), task_index, labels, tasks,
-                              counts, device)
+            counts = distributed.global_counts(task_counts(batch["tasks"], len(tasks)), world)
+            task_index = batch["tasks"].to(device, non_blocking=True)
+            labels = batch["labels"].to(device, non_blocking=True)
+            loss = train_step(net, model, optimizer, inputs(batch["images"]), task_index, labels, counts, device)
             iteration += 1
             record: dict[str, Any] = {}
             logged = iteration % config.log_every == 0 or iteration == config.iterations

@@ -1,7 +1,9 @@
 """Feature-extraction throughput from shards against the same encoder on synthetic tensors, same run.
 
 Goal on a GPU: the shard path (read, decode, resize, normalise, forward) reaches ≥ 90 % of the
-encoder's ceiling on ready-made device tensors. On a CPU both numbers are reported for reference.
+encoder's ceiling on ready-made device tensors. On a CPU both numbers are reported for reference. Also
+reported: the input pipeline alone (``loader_img_s``: workers reading and decoding, no model), which says
+whether the host or the device limits the shard path.
 
     python benchmarks/extract_throughput.py [--encoder torchvision:resnet50] [--device auto]
         [--batch 256] [--workers 8] [--precision bf16] [--channels-last] [--data DIR] [--repeat 3]
@@ -21,7 +23,7 @@ import torch
 
 from dpbench.build import BuildOptions, build_pool
 from dpbench.encoders import load_encoder
-from dpbench.evaluation.features import forward_shards, resolve_device
+from dpbench.evaluation.features import forward_shards, resolve_device, tile_loader
 from dpbench.shards import load_manifest
 from dpbench.tasks import get_pool
 
@@ -80,6 +82,11 @@ def main() -> None:
                 torch.cuda.synchronize()
             rates.append(n_images / (time.perf_counter() - started))
             print(f"shards: {rates[-1]:.0f} img/s", file=sys.stderr)
+        started = time.perf_counter()  # the input pipeline alone: how fast the host can feed the device
+        for _ in tile_loader(urls, encoder.input.size, args.batch, args.workers, pin_memory=device.type == "cuda"):
+            pass
+        loader_rate = n_images / (time.perf_counter() - started)
+        print(f"loader alone: {loader_rate:.0f} img/s", file=sys.stderr)
         module = encoder.module.to(device).eval()
         if args.channels_last:
             module = module.to(memory_format=torch.channels_last)
@@ -89,7 +96,8 @@ def main() -> None:
     print(json.dumps({"device": name, "encoder": args.encoder, "input_px": encoder.input.size, "images": n_images,
                       "batch": args.batch, "workers": args.workers, "precision": args.precision,
                       "channels_last": args.channels_last, "shards_img_s": round(max(rates), 1),
-                      "ceiling_img_s": round(peak, 1), "ratio": round(max(rates) / peak, 3),
+                      "ceiling_img_s": round(peak, 1), "loader_img_s": round(loader_rate, 1),
+                      "ratio": round(max(rates) / peak, 3),
                       "goal_gpu": 0.9}, indent=1))
 
 

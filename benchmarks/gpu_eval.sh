@@ -2,6 +2,10 @@
 # The device checks in one run: extraction throughput, probe speed, pre-training throughput.
 # Usage on a GPU machine, from the repo root, with wheels for missing packages in .whl/:
 #   bash benchmarks/gpu_eval.sh [extract|probe|train|all]
+# The device image has torch, torchvision, numpy, scikit-learn, typer and rich; fetch the rest beforehand with
+#   pip download --python-version 3.12 --only-binary=:all: --no-deps -d .whl pydantic==2.14.4 \
+#     pydantic-core==2.50.5 annotated-types typing-inspection webdataset==1.0.2 braceexpand imagecodecs==2026.3.6
+# and carry .whl (about 30 MB) with the run.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   && export PYTHONPATH=/tmp/site:$PWD || exit 1
 export PYTHONUNBUFFERED=1

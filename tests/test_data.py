@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 from collections import Counter
@@ -10,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from scipy.stats import chisquare
 
-from dpbench.data import MultiTaskStream, task_dataset
+from dpbench.data import MultiTaskStream, _fast_png, decode_rgb, task_dataset
 from dpbench.errors import DpbenchError
 from dpbench.tasks import get_task
 
@@ -60,3 +62,34 @@ def test_loader_errors_are_clear(small_pool: Path, tmp_path: Path) -> None:
         task_dataset(small_pool, "synthetic-Necrosis", "training")
     with pytest.raises(DpbenchError, match=r"no manifest\.json"):
         task_dataset(tmp_path, "synthetic-Necrosis", "train")
+
+
+DECODE_CASES = [*((mode, "png") for mode in ("RGB", "L", "RGBA", "P", "LA", "1", "I;16")),
+                ("RGB", "jpg"), ("L", "jpg"), ("CMYK", "jpg"), ("RGB", "tiff"), ("RGBA", "tiff"), ("P", "tiff"),
+                ("RGB", "webp"), ("RGBA", "webp")]
+
+
+@pytest.mark.parametrize(("mode", "ext"), DECODE_CASES)
+def test_decode_rgb_equals_pil_for_every_mode_and_format(mode: str, ext: str) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (21, 30, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    image = {"P": lambda: image.quantize(16), "I;16": lambda: Image.fromarray(pixels[..., 0].astype(np.uint16) * 257),
+             }.get(mode, lambda: image.convert(mode))()
+    buffer = io.BytesIO()
+    image.save(buffer, format={"jpg": "JPEG", "tiff": "TIFF", "webp": "WEBP", "png": "PNG"}[ext])
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as opened:
+        expected = np.asarray(opened.convert("RGB"))
+    decoded = decode_rgb({ext: data, "__key__": "k"})
+    assert decoded.dtype == np.uint8 and decoded.shape == (21, 30, 3)
+    np.testing.assert_array_equal(decoded, expected)
+    assert (_fast_png(data) is not None) == (ext == "png" and mode in ("RGB", "L"))  # the fast path's scope
+
+
+def test_decode_rgb_corrupt_png_raises_pil_error_and_no_image_is_clear() -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    with pytest.raises(OSError):  # PIL's error, as before the fast path existed
+        decode_rgb({"png": buffer.getvalue()[:40], "__key__": "k"})
+    with pytest.raises(DpbenchError, match="has no image; run dpbench verify"):
+        decode_rgb({"cls": b"0", "__key__": "k", "__url__": "x.tar"})

@@ -16,7 +16,6 @@ from baselines import distributed
 from baselines.loss import multitask_loss, rescale_head_grads, task_counts
 from baselines.model import MultiTaskNet, TinyNet
 
-TASKS = ["a", "b", "c"]
 # Task "c" appears only in the second half of the batch: rank 0's graph never uses its head.
 TASK_INDEX = torch.tensor([0, 0, 1, 0, 1, 2, 0, 2])
 LABELS = torch.tensor([1, 0, 2, 1, 0, 1, 1, 0])
@@ -34,7 +33,7 @@ def _images() -> torch.Tensor:
 
 def _step(net: torch.nn.Module, model: MultiTaskNet, images: torch.Tensor, task_index: torch.Tensor,
           labels: torch.Tensor, counts: list[int]) -> dict[str, torch.Tensor]:
-    loss = multitask_loss(net(images, task_index), labels, task_index, TASKS)
+    loss = multitask_loss(net(images, task_index), model.targets(task_index, labels))
     loss.backward()
     rescale_head_grads(model, counts)
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -47,7 +46,7 @@ def _worker(rank: int, port: int, out: str) -> None:
     model = _model()
     net = distributed.wrap(model, world, device)
     part = slice(4 * rank, 4 * rank + 4)
-    counts = distributed.global_counts(task_counts(TASK_INDEX[part], 3), world, device)
+    counts = distributed.global_counts(task_counts(TASK_INDEX[part], 3), world)
     grads = _step(net, model, _images()[part], TASK_INDEX[part], LABELS[part], counts)
     torch.save(grads, Path(out) / f"rank{rank}.pt")
     distributed.teardown(world)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import encoder_fixtures as fx
+import numpy as np
 import pytest
 import torch
 import typer
@@ -54,6 +55,22 @@ def test_input_spec_transform_resizes_and_normalises() -> None:
     assert out.abs().max() < 0.05  # the mean colour normalises to ~0
     train = spec.transform(train=True)(Image.new("RGB", (80, 80)))
     assert train.shape == (3, 48, 48)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_uint8_transform_then_batch_normaliser_is_bit_identical_to_the_float_transform(train: bool) -> None:
+    spec = InputSpec(size=40, mean=(0.7, 0.5, 0.3), std=(0.2, 0.25, 0.3))
+    images = [Image.fromarray(np.random.default_rng(i).integers(0, 256, (57 + i, 73, 3), dtype=np.uint8))
+              for i in range(3)]
+    expected, small = [], []
+    for i, image in enumerate(images):  # same augmentation draws for both paths
+        torch.manual_seed(i)
+        expected.append(spec.transform(train=train)(image))
+        torch.manual_seed(i)
+        small.append(spec.transform(train=train, as_uint8=True)(image))
+    assert all(s.dtype == torch.uint8 and s.shape == (3, 40, 40) for s in small)
+    out = spec.normaliser(torch.device("cpu"))(torch.stack(small))
+    assert torch.equal(out, torch.stack(expected))
 
 
 def test_input_spec_validates() -> None:

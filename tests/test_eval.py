@@ -90,6 +90,12 @@ def test_finetune_protocol_selects_lr_and_epoch(small_pool: Path) -> None:
     assert again.test_score == out.test_score  # seeded
 
 
+def test_finetune_divergence_is_one_clear_error(small_pool: Path) -> None:
+    config = FinetuneConfig(lrs=(1e30,), epochs=2, batch_size=16, max_batches=3)
+    with pytest.raises(DpbenchError, match=r"diverged at lr=1e\+30 .* epoch 1\); try smaller learning rates"):
+        finetune(small_random(), small_pool, get_task("synthetic-Janowczyk7"), seed=0, config=config, device="cpu")
+
+
 class WrongShape(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=(2, 3))[:-1]

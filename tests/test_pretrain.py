@@ -14,14 +14,22 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from baselines.bn_adapt import adapt_batch_norm
 from baselines.loss import make_optimizer, multitask_loss, rescale_head_grads, task_counts, warmup_optimizer
 from baselines.model import MultiTaskNet, TinyNet, build_backbone
 from baselines.stream import ResumableStream
-from baselines.train import CHECKPOINT, ENCODER, METRICS, PretrainConfig, build_model, pretrain, resolve_tasks
+from baselines.train import (
+    CHECKPOINT,
+    ENCODER,
+    METRICS,
+    PretrainConfig,
+    build_model,
+    pretrain,
+    resolve_tasks,
+    train_step,
+)
 from dpbench.build import BuildOptions, build_pool
 from dpbench.data import MultiTaskStream
 from dpbench.encoders import InputSpec, load_encoder
@@ -64,17 +72,24 @@ def batch(task_index: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Ten
 def test_loss_is_eq1_computed_sample_by_sample() -> None:
     model = tiny_net().eval()  # eval: a sample's logits do not depend on the rest of the batch
     images, index, labels = batch([0, 1, 1, 0, 1, 1, 1, 0, 1, 1])  # task c absent
+    columns = {0: slice(0, 2), 1: slice(2, 5), 2: slice(5, 9)}  # a: 2 classes, b: 3, c: 4
     with torch.no_grad():
         logits = model(images, index)
-        loss = multitask_loss(logits, labels, index, model.tasks)
-        assert set(logits) == {"a", "b"} and logits["a"].shape == (3, 2) and logits["b"].shape == (7, 3)
-        by_hand = 0.0
+        loss = multitask_loss(logits, model.targets(index, labels))
+        assert logits.shape == (10, 9)
+        by_hand, per_task = 0.0, {0: [], 1: []}  # type: ignore[var-annotated]
         for j in range(len(labels)):
-            head = model.heads[int(index[j])]
-            z = head(model.backbone(images[j:j + 1]))[0].double()
-            by_hand -= float(torch.log_softmax(z, 0)[labels[j]])
+            task = int(index[j])
+            z = model.heads[task](model.backbone(images[j:j + 1]))[0]
+            own = torch.zeros(9, dtype=torch.bool)
+            own[columns[task]] = True
+            torch.testing.assert_close(logits[j, own], z)  # routed to its own head only
+            assert torch.isneginf(logits[j, ~own]).all()
+            nll = -float(torch.log_softmax(z.double(), 0)[labels[j]])
+            by_hand += nll
+            per_task[task].append(nll)
     assert float(loss) == pytest.approx(by_hand / len(labels), rel=1e-5)  # divided by B, not by |B_i|
-    per_task_mean = sum(float(F.cross_entropy(logits[t], labels[index == i])) for i, t in enumerate("ab"))
+    per_task_mean = sum(np.mean(v) for v in per_task.values())
     assert float(loss) != pytest.approx(per_task_mean, rel=1e-3)
 
 
@@ -83,7 +98,7 @@ def test_head_grads_scaled_by_b_over_bi_and_absent_heads_never_move() -> None:
     images, index, labels = batch([0, 1, 1, 1, 1, 1, 0, 1])  # |B_a| = 2, |B_b| = 6, |B_c| = 0, B = 8
     counts = task_counts(index, 3)
     assert counts == [2, 6, 0]
-    multitask_loss(model(images, index), labels, index, model.tasks).backward()  # type: ignore[no-untyped-call]
+    multitask_loss(model(images, index), model.targets(index, labels)).backward()  # type: ignore[no-untyped-call]
     plain = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     rescale_head_grads(model, counts)
     for name, param in model.named_parameters():
@@ -100,7 +115,7 @@ def test_head_grads_scaled_by_b_over_bi_and_absent_heads_never_move() -> None:
              zero_absent: bool = False) -> None:
         images, index, labels = batch(task_index, seed)
         optimizer.zero_grad(set_to_none=True)
-        multitask_loss(model(images, index), labels, index, model.tasks).backward()  # type: ignore[no-untyped-call]
+        multitask_loss(model(images, index), model.targets(index, labels)).backward()  # type: ignore[no-untyped-call]
         rescale_head_grads(model, task_counts(index, 3))
         if zero_absent:  # what a naive implementation does: zero gradients instead of none
             for param in model.heads[2].parameters():
@@ -115,6 +130,21 @@ def test_head_grads_scaled_by_b_over_bi_and_absent_heads_never_move() -> None:
         step(model, optimizer, [0, 1, 1, 0], seed=2, zero_absent=zero_absent)  # no task-c sample
         moved = any(not torch.equal(b, p) for b, p in zip(before, model.heads[2].parameters(), strict=True))
         assert moved == zero_absent  # None grads: SGD skips the head; zero grads: momentum and decay move it
+
+
+def test_training_step_never_waits_for_the_device() -> None:
+    """On the meta device tensors have shapes but no data, so any host sync (``.item()``, ``.tolist()``, boolean
+    masks, ``unique``) raises: normalisation, routing, Eq. 1, backward, head rescaling and the SGD step pass."""
+    meta = torch.device("meta")
+    model = tiny_net().to(meta).train()
+    optimizer = make_optimizer(model, lr=0.1, tau=5.0)
+    images = InputSpec(size=32).normaliser(meta)(torch.empty(8, 3, 32, 32, dtype=torch.uint8, device=meta))
+    index, labels = torch.empty(8, dtype=torch.long, device=meta), torch.empty(8, dtype=torch.long, device=meta)
+    loss = train_step(model, model, optimizer, images, index, labels, [3, 5, 0], meta)
+    assert loss.device == meta and loss.shape == ()
+    assert model.heads[2].weight.grad is None and model.heads[0].weight.grad is not None
+    with pytest.raises((NotImplementedError, RuntimeError)):  # what the test would catch: a data-dependent op
+        model.heads[0](torch.empty(8, 64, device=meta)[index == 0])
 
 
 def test_optimizer_groups_backbone_at_lr_heads_at_lr_times_tau() -> None:

@@ -80,13 +80,16 @@ class InputSpec:
         if self.um_per_px is not None and (not isinstance(self.um_per_px, int | float) or not self.um_per_px > 0):
             raise DpbenchError(f"input um_per_px must be a positive number or null, got {self.um_per_px!r}")
 
-    def transform(self, train: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+    def transform(self, train: bool = False, as_uint8: bool = False) -> Callable[[Image.Image], torch.Tensor]:
         """PIL image → normalised (3, size, size) float tensor.
 
         Eval: convert to RGB, resize the whole image to ``size``×``size`` (bilinear, antialiased; no crop), scale to
         [0, 1], normalise. ``train=True`` adds the augmentation: a random square crop covering 50-100 % of the image
         area (``RandomResizedCrop(size, scale=(0.5, 1), ratio=(1, 1))``, in place of the resize) and random horizontal
         and vertical flips. ``um_per_px`` is not used here: matching resolutions is the task's job.
+
+        ``as_uint8``: stop before the scaling and return the (3, size, size) uint8 tensor; :meth:`normaliser` on a
+        batch of those (e.g. on the GPU, after a 4x smaller transfer) gives exactly the float tensors.
         """
         bilinear = T.InterpolationMode.BILINEAR
         if train:
@@ -95,9 +98,20 @@ class InputSpec:
                         T.RandomHorizontalFlip(), T.RandomVerticalFlip()]
         else:
             geometry = [T.Resize((self.size, self.size), interpolation=bilinear, antialias=True)]
-        pipeline: Callable[[Image.Image], torch.Tensor] = T.Compose(
-            [_to_rgb, *geometry, T.ToTensor(), T.Normalize(self.mean, self.std)])
+        finish = [T.PILToTensor()] if as_uint8 else [T.ToTensor(), T.Normalize(self.mean, self.std)]
+        pipeline: Callable[[Image.Image], torch.Tensor] = T.Compose([_to_rgb, *geometry, *finish])
         return pipeline
+
+    def normaliser(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+        """uint8 (B, 3, S, S) on ``device`` → float, scaled to [0, 1] and normalised with ``ToTensor`` + ``Normalize``'s
+        arithmetic. Made once per run: the constants go to the device here, not at every batch (no host sync)."""
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+
+        def normalise(images: torch.Tensor) -> torch.Tensor:
+            return images.float().div(255).sub_(mean).div_(std)
+
+        return normalise
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (lists for the tuples)."""

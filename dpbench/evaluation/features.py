@@ -6,6 +6,7 @@ read and the numeric precision, so a stale cache is never reused.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import io
@@ -18,10 +19,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import DataLoader
 
-from dpbench.data import shard_dataset
+from dpbench.data import decode_rgb, raw_shard_dataset
 from dpbench.encoders import Encoder
 from dpbench.encoders.base import resolve_device as resolve_device  # re-exported: callers import it from here
 from dpbench.errors import DpbenchError
@@ -97,10 +97,10 @@ def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *
     return found
 
 
-def _native_uint8(image: Image.Image) -> torch.Tensor:
-    """PIL image → (3, h, w) uint8 tensor at its own size (the resize happens on the device)."""
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)
+def _uint8_sample(sample: dict[str, Any]) -> tuple[torch.Tensor, int, dict[str, Any]]:
+    """Raw sample → ((3, h, w) uint8 tile at its own size, label, record); the resize happens on the device."""
+    pixels = torch.from_numpy(decode_rgb(sample)).permute(2, 0, 1)
+    return pixels, int(sample["cls"]), json.loads(sample["json"])
 
 
 def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -121,26 +121,35 @@ def _collate_uint8(batch: list[tuple[torch.Tensor, int, dict[str, Any]]],
     return images, torch.tensor([b[1] for b in batch], dtype=torch.long), [b[2] for b in batch]
 
 
+def tile_loader(urls: list[str], size: int, batch_size: int, workers: int = 0,
+                pin_memory: bool = False) -> DataLoader[Any]:
+    """Batches of (uint8 tiles, labels, sample records) in shard order: :func:`forward_shards`'s input pipeline."""
+    return DataLoader(raw_shard_dataset(urls).map(_uint8_sample), batch_size=batch_size, num_workers=workers,
+                      collate_fn=functools.partial(_collate_uint8, size=size), pin_memory=pin_memory,
+                      prefetch_factor=4 if workers else None)
+
+
 def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", batch_size: int = 64, workers: int = 0,
                    precision: Precision = "fp32", channels_last: bool = False,
                    ) -> Iterator[tuple[np.ndarray, list[int], list[dict[str, Any]]]]:
     """Batches of (features, labels, sample records) read from shards, decoded, transformed and encoded.
 
     Workers only decode: uint8 tiles travel at their own size, and resizing and normalisation run on the
-    device (equal to the encoder's eval transform within PIL's uint8 rounding).
+    device (equal to the encoder's eval transform within PIL's uint8 rounding). On CUDA the host never waits for
+    the batch it just queued: features come back through pinned memory, and batch i is handed over once its copy
+    has landed, while the device already computes batch i + 1.
     """
     dev = resolve_device(device)
+    cuda = dev.type == "cuda"
     size = encoder.input.size
-    loader = DataLoader(shard_dataset(urls, _native_uint8), batch_size=batch_size, num_workers=workers,
-                        collate_fn=functools.partial(_collate_uint8, size=size), pin_memory=dev.type == "cuda",
-                        prefetch_factor=4 if workers else None)
+    loader = tile_loader(urls, size, batch_size, workers, pin_memory=cuda)
     module = encoder.module.to(dev).eval()
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
     mean = torch.tensor(encoder.input.mean, device=dev).view(1, 3, 1, 1) * 255
     std = torch.tensor(encoder.input.std, device=dev).view(1, 3, 1, 1) * 255
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    pending: tuple[torch.Tensor, list[int], list[dict[str, Any]]] | None = None
+    queued: collections.deque[tuple[torch.Tensor, Any, list[int], list[dict[str, Any]]]] = collections.deque()
     with torch.inference_mode():
         for images, labels, metas in loader:
             batch = (resize_batch(images.to(dev, non_blocking=True), size) - mean) / std
@@ -152,9 +161,21 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
                 shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise DpbenchError(f"encoder {encoder.spec} returned {shape} for a batch of {batch.shape[0]}; "
                                    "it must return (batch, features): run dpbench check-encoder")
-            # Hand back the previous batch only now, so the device computes this one while the host copies.
-            if pending is not None:
-                yield pending[0].float().cpu().numpy(), pending[1], pending[2]
-            pending = (out, labels.tolist(), metas)
-        if pending is not None:
-            yield pending[0].float().cpu().numpy(), pending[1], pending[2]
+            host = out.float().to("cpu", non_blocking=cuda)  # pinned on CUDA: the copy is queued, not awaited
+            done = torch.cuda.Event() if cuda else None  # type: ignore[no-untyped-call]
+            if done is not None:
+                done.record()
+            queued.append((host, done, labels.tolist(), metas))
+            if len(queued) > 1:
+                yield _landed(queued.popleft())
+        while queued:
+            yield _landed(queued.popleft())
+
+
+def _landed(item: tuple[torch.Tensor, Any, list[int], list[dict[str, Any]]],
+            ) -> tuple[np.ndarray, list[int], list[dict[str, Any]]]:
+    """A queued batch once its device-to-host copy has finished."""
+    host, done, labels, metas = item
+    if done is not None:
+        done.synchronize()
+    return host.numpy(), labels, metas

@@ -58,25 +58,26 @@ def _collate(batch: list[tuple[torch.Tensor, int, dict[str, Any]]]) -> tuple[tor
 
 
 def _batches(encoder: Encoder, root: Path, urls: dict[str, list[str]], task: str, split: str, config: FinetuneConfig,
-             seed: int, train: bool = False) -> DataLoader[Any]:
-    """Training batches are shuffled (and augmented when ``config.augment``); evaluation batches are neither.
+             seed: int, device: torch.device, train: bool = False) -> DataLoader[Any]:
+    """uint8 batches (normalised on the device); training ones shuffled (and augmented when ``config.augment``).
 
     ``urls`` maps each split to its shard paths, read from the manifest once per :func:`finetune` call.
     """
     if not urls[split]:
         raise DpbenchError(f"task {task} has no {split} samples in {root}")
-    data = shard_dataset(urls[split], transform=encoder.input.transform(train=train and config.augment),
-                         shuffle=config.shuffle_buffer if train else 0, seed=seed)
-    return DataLoader(data, batch_size=config.batch_size, num_workers=config.workers, collate_fn=_collate)
+    transform = encoder.input.transform(train=train and config.augment, as_uint8=True)
+    data = shard_dataset(urls[split], transform=transform, shuffle=config.shuffle_buffer if train else 0, seed=seed)
+    return DataLoader(data, batch_size=config.batch_size, num_workers=config.workers, collate_fn=_collate,
+                      pin_memory=device.type == "cuda")
 
 
-def _predict(model: nn.Module, loader: DataLoader[Any], device: torch.device,
-             amp: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _predict(model: nn.Module, loader: DataLoader[Any], device: torch.device, amp: bool,
+             normalise: Callable[[torch.Tensor], torch.Tensor]) -> tuple[list[str], np.ndarray, np.ndarray]:
     model.eval()
     keys, ys, logits = [], [], []
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         for images, y, k in loader:
-            logits.append(model(images.to(device)).float().cpu().numpy())
+            logits.append(model(normalise(images.to(device, non_blocking=True))).float().cpu().numpy())
             ys.append(y.numpy())
             keys += k
     return keys, np.concatenate(ys), softmax(np.concatenate(logits))
@@ -92,9 +93,10 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
     urls = {split: [str(root / s.path) for s in manifest.shards_of(task.name, split)]
             for split in ("train", "val", "test")}
     dev = resolve_device(device)
+    normalise = encoder.input.normaliser(dev)
     best: tuple[float, float, int, dict[str, torch.Tensor]] | None = None  # (val, lr, epoch, state)
     history: list[dict[str, float]] = []
-    val_loader = _batches(encoder, root, urls, task.name, "val", config, seed)
+    val_loader = _batches(encoder, root, urls, task.name, "val", config, seed, dev)
     for lr in config.lrs:
         torch.manual_seed(seed)
         model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes)).to(dev)
@@ -102,21 +104,23 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
         loss_fn = nn.CrossEntropyLoss()
         for epoch in range(1, config.epochs + 1):
             model.train()
-            loader = _batches(encoder, root, urls, task.name, "train", config, seed * 1000 + epoch, train=True)
+            loader = _batches(encoder, root, urls, task.name, "train", config, seed * 1000 + epoch, dev, train=True)
+            finite = torch.ones((), dtype=torch.bool, device=dev)  # read once per epoch: no per-step host sync
             for step, (images, y, _keys) in enumerate(loader):
                 if config.max_batches is not None and step >= config.max_batches:
                     break
                 with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=config.amp):
-                    loss = loss_fn(model(images.to(dev)), y.to(dev))
-                if not torch.isfinite(loss):
-                    raise DpbenchError(f"fine-tuning {task.name} diverged at lr={lr} (loss {loss.item()}); "
-                                       "try smaller learning rates (--lrs)")
+                    loss = loss_fn(model(normalise(images.to(dev, non_blocking=True))), y.to(dev, non_blocking=True))
+                finite &= torch.isfinite(loss.detach())
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
                 if on_batch:
                     on_batch()
-            _, y_val, s_val = _predict(model, val_loader, dev, config.amp)
+            if not bool(finite):
+                raise DpbenchError(f"fine-tuning {task.name} diverged at lr={lr} (the loss became NaN or infinite "
+                                   f"in epoch {epoch}); try smaller learning rates (--lrs)")
+            _, y_val, s_val = _predict(model, val_loader, dev, config.amp, normalise)
             value = score(task.metric, y_val, s_val)
             history.append({"lr": lr, "epoch": epoch, "val": value})
             if best is None or value > best[0]:
@@ -127,6 +131,6 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
     model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes))
     model.load_state_dict(state)
     model.to(dev)
-    test_loader = _batches(encoder, root, urls, task.name, "test", config, seed)
-    keys, y_test, s_test = _predict(model, test_loader, dev, config.amp)
+    test_loader = _batches(encoder, root, urls, task.name, "test", config, seed, dev)
+    keys, y_test, s_test = _predict(model, test_loader, dev, config.amp, normalise)
     return FinetuneResult(lr, epoch, value, score(task.metric, y_test, s_test), keys, y_test, s_test, history)
