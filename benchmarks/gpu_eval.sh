@@ -6,28 +6,46 @@
 #   pip download --python-version 3.12 --only-binary=:all: --no-deps -d .whl pydantic==2.14.4 \
 #     pydantic-core==2.50.5 annotated-types typing-inspection webdataset==1.0.2 braceexpand imagecodecs==2026.3.6
 # and carry .whl (about 30 MB) with the run.
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  && export PYTHONPATH=/tmp/site:$PWD || exit 1
+# Rehearsal on a CPU machine (same steps, tiny sizes, no install, the project's venv), before spending device time:
+#   DRY=1 PY=.venv/bin/python bash benchmarks/gpu_eval.sh all
+PY=${PY:-python3}
+if [ -z "$DRY" ]; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site:$PWD || exit 1
+  DEVICE=cuda; WORKERS=14; ENCODERS="torchvision:resnet50 torchvision:densenet121"; ARCHS="resnet50 densenet121"
+  PASSES=${PASSES:-4}; PER_TASK=${PER_TASK:-1500}; ITERS=400; WARM=100; TRAIN_BATCH=64; PROBE_N=10000
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+else
+  export PYTHONPATH=$PWD
+  DEVICE=cpu; WORKERS=2; ENCODERS="random"; ARCHS="tiny"; PASSES=1; PER_TASK=20; ITERS=6; WARM=2; TRAIN_BATCH=8
+  PROBE_N=600
+fi
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+if [ -z "$DRY" ]; then TMP=${TMP_ROOT:-/tmp}; else TMP=${TMP_ROOT:-$(mktemp -d)}; fi
 what=${1:-all}
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+status=0
 if [ "$what" = extract ] || [ "$what" = all ]; then
-  python3 -m dpbench build --pool synthetic --out /tmp/pool --workers 12 > "$OUT/build.log" 2>&1 || exit 1
-  for enc in torchvision:resnet50 torchvision:densenet121; do
+  "$PY" -m dpbench build --pool synthetic --out "$TMP/pool" --workers "$WORKERS" > "$OUT/build.log" 2>&1 \
+    || { tail -3 "$OUT/build.log"; exit 1; }
+  for enc in $ENCODERS; do
     n=${enc#*:}
-    timeout 150 python3 benchmarks/extract_throughput.py --encoder "$enc" --data /tmp/pool --device cuda --workers 14 \
-      --batch 256 --precision bf16 --channels-last --repeat 2 --passes "${PASSES:-4}" > "$OUT/extract_$n.json" 2> "$OUT/extract_$n.err"
+    timeout 150 "$PY" benchmarks/extract_throughput.py --encoder "$enc" --data "$TMP/pool" --device "$DEVICE" \
+      --workers "$WORKERS" --batch 256 --precision bf16 --channels-last --repeat 2 --passes "$PASSES" \
+      > "$OUT/extract_$n.json" 2> "$OUT/extract_$n.err" || status=1
     cat "$OUT/extract_$n.json"; tail -3 "$OUT/extract_$n.err"
   done
 fi
 if [ "$what" = probe ] || [ "$what" = all ]; then
-  timeout 120 python3 benchmarks/probe_speed.py --device cuda --n 10000 --dim 2048 > "$OUT/probe.json" 2> "$OUT/probe.err"
-  cat "$OUT/probe.json"
+  timeout 120 "$PY" benchmarks/probe_speed.py --device "$DEVICE" --n "$PROBE_N" --dim 2048 \
+    > "$OUT/probe.json" 2> "$OUT/probe.err" || status=1
+  cat "$OUT/probe.json"; tail -3 "$OUT/probe.err"
 fi
 if [ "$what" = train ] || [ "$what" = all ]; then
-  timeout 420 python3 benchmarks/train_throughput.py --arch resnet50 densenet121 --per-task "${PER_TASK:-1500}" \
-    --workers 14 --iterations 400 --warmup 100 --batch 64 --device cuda --data /tmp/trainpool \
-    > "$OUT/train.json" 2> "$OUT/train.err"
+  # shellcheck disable=SC2086  # ARCHS is a list of words
+  timeout 420 "$PY" benchmarks/train_throughput.py --arch $ARCHS --per-task "$PER_TASK" --workers "$WORKERS" \
+    --iterations "$ITERS" --warmup "$WARM" --batch "$TRAIN_BATCH" --device "$DEVICE" --data "$TMP/trainpool" \
+    > "$OUT/train.json" 2> "$OUT/train.err" || status=1
   cat "$OUT/train.json"; tail -3 "$OUT/train.err"
 fi
+exit $status
