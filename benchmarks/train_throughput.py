@@ -32,22 +32,13 @@ from PIL import Image
 from baselines.loss import make_optimizer, task_counts
 from baselines.model import MultiTaskNet, build_backbone, feature_dim
 from baselines.stream import ResumableStream, batch_loader
-from baselines.train import PretrainConfig, pretrain, train_step
+from baselines.train import PretrainConfig, pretrain, resolve_tasks, train_step
 from dpbench import __version__
 from dpbench.convert.base import encode_png, seeded_rng
 from dpbench.encoders import InputSpec
 from dpbench.evaluation.features import resolve_device
 from dpbench.io import atomic_write_json, sha256_file
-from dpbench.shards import (
-    MANIFEST,
-    Manifest,
-    ShardEntry,
-    SplitEntry,
-    TaskEntry,
-    encode_sample,
-    load_manifest,
-    write_shards,
-)
+from dpbench.shards import MANIFEST, Manifest, ShardEntry, SplitEntry, TaskEntry, encode_sample, write_shards
 from dpbench.synthetic.pool import SyntheticSource
 from dpbench.tasks.registry import get_pool, get_task
 
@@ -149,7 +140,7 @@ def from_shards(arch: str, data: Path, batch: int, size: int, iterations: int, w
 
 def loader_rate(data: Path, batch: int, size: int, batches: int, workers: int, pin: bool) -> float:
     """Images/s of the training input pipeline alone (stream draws, decoding, augmentation; no model)."""
-    tasks = [t.name for t in load_manifest(data).tasks]
+    tasks = resolve_tasks(PretrainConfig(), data)  # every built task, as pretrain takes them
     transform = InputSpec(size=size).transform(train=True, as_uint8=True)
     loader = iter(batch_loader(ResumableStream(data, tasks), batch, transform, 0, workers, pin))
     for _ in range(max(1, batches // 10)):  # workers start and fill their queues
