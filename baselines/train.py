@@ -201,6 +201,20 @@ def build_model(config: PretrainConfig, root: Path, tasks: list[str],
     return model, arch_spec
 
 
+def check_labels(task_index: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor, tasks: Sequence[str],
+                 root: Path) -> None:
+    """Raise a DpbenchError when a label is outside its task's ``classes[task]`` classes (host tensors: no sync).
+
+    Routing would otherwise send such a label to another task's column, and the loss would turn silently infinite.
+    """
+    bad = ((labels < 0) | (labels >= classes[task_index])).nonzero()
+    if len(bad):
+        j = int(bad[0, 0])
+        task = tasks[int(task_index[j])]
+        raise DpbenchError(f"a {task} sample has label {int(labels[j])}, outside its {int(classes[task_index[j]])} "
+                           f"classes; run dpbench verify {root}")
+
+
 def train_step(net: nn.Module, model: MultiTaskNet, optimizer: torch.optim.Optimizer, images: torch.Tensor,
                task_index: torch.Tensor, labels: torch.Tensor, counts: Sequence[int],
                device: torch.device) -> torch.Tensor:
@@ -286,6 +300,7 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
 
     model.train()
     net = distributed.wrap(model, world, device)
+    classes = torch.tensor([head.out_features for head in model.linear_heads()])
     with metrics_path.open("a") if world.main else contextlib.nullcontext() as log:
         while iteration < config.iterations:
             if _phase(config, iteration) != phase:
@@ -294,6 +309,7 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
                 model.train()
                 net = distributed.wrap(model, world, device)  # DDP tracks the parameters that now train
             batch = next(batches)
+            check_labels(batch["tasks"], batch["labels"], classes, tasks, root)
             counts = distributed.global_counts(task_counts(batch["tasks"], len(tasks)), world)
             task_index = batch["tasks"].to(device, non_blocking=True)
             labels = batch["labels"].to(device, non_blocking=True)

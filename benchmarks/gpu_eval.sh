@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The device checks in one run: extraction throughput, probe speed, pre-training throughput.
 # Usage on a GPU machine, from the repo root, with wheels for missing packages in .whl/:
-#   bash benchmarks/gpu_eval.sh [extract|probe|train|all]
+#   bash benchmarks/gpu_eval.sh [parity|extract|probe|train|all]   (extract runs parity first)
 # The device image has torch, torchvision, numpy, scikit-learn, typer and rich; fetch the rest beforehand with
 #   pip download --python-version 3.12 --only-binary=:all: --no-deps -d .whl pydantic==2.14.4 \
 #     pydantic-core==2.50.5 annotated-types typing-inspection webdataset==1.0.2 braceexpand imagecodecs==2026.3.6
@@ -25,9 +25,16 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 if [ -z "$DRY" ]; then TMP=${TMP_ROOT:-/tmp}; else TMP=${TMP_ROOT:-$(mktemp -d)}; fi
 what=${1:-all}
 status=0
-if [ "$what" = extract ] || [ "$what" = all ]; then
+if [ "$what" != train ] && [ "$what" != probe ]; then
   "$PY" -m dpbench build --pool synthetic --out "$TMP/pool" --workers "$WORKERS" > "$OUT/build.log" 2>&1 \
     || { tail -3 "$OUT/build.log"; exit 1; }
+fi
+if [ "$what" = parity ] || [ "$what" = extract ] || [ "$what" = all ]; then  # seconds; correctness first
+  timeout 120 "$PY" benchmarks/cuda_parity.py --device "$DEVICE" --data "$TMP/pool" > "$OUT/parity.json" \
+    2> "$OUT/parity.err" || status=1
+  cat "$OUT/parity.json"; tail -3 "$OUT/parity.err"
+fi
+if [ "$what" = extract ] || [ "$what" = all ]; then
   for enc in $ENCODERS; do
     n=${enc#*:}
     timeout 150 "$PY" benchmarks/extract_throughput.py --encoder "$enc" --data "$TMP/pool" --device "$DEVICE" \

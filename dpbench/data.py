@@ -79,8 +79,10 @@ def raw_shard_dataset(urls: list[str], shuffle: int = 0, seed: int = 0, *,
 
 def _fast_png(data: bytes) -> np.ndarray | None:
     """8-bit RGB or grey PNG → (h, w, 3) uint8 via libpng (imagecodecs: ~1.6x PIL's decode); None otherwise."""
-    # IHDR: bit depth at byte 24, colour type at 25 (0 grey, 2 RGB); palette, alpha and 16-bit files go to PIL.
-    if len(data) < 26 or data[24] != 8 or data[25] not in (0, 2):
+    # IHDR: bit depth at byte 24, colour type at 25 (0 grey, 2 RGB), interlace at 28; palette, alpha, 16-bit and
+    # interlaced files go to PIL. (libpng accepts a bad CRC on an ancillary chunk, which PIL rejects; shard
+    # checksums, not the decoder, are what catch corrupt files.)
+    if len(data) < 29 or data[24] != 8 or data[25] not in (0, 2) or data[28] != 0:
         return None
     try:
         pixels = imagecodecs.png_decode(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -93,3 +94,13 @@ def test_decode_rgb_corrupt_png_raises_pil_error_and_no_image_is_clear() -> None
         decode_rgb({"png": buffer.getvalue()[:40], "__key__": "k"})
     with pytest.raises(DpbenchError, match="has no image; run dpbench verify"):
         decode_rgb({"cls": b"0", "__key__": "k", "__url__": "x.tar"})
+
+
+def test_interlaced_png_is_left_to_pil() -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((13, 17, 3), dtype=np.uint8)).save(buffer, format="PNG")  # PIL writes no Adam7
+    data = bytearray(buffer.getvalue())
+    assert _fast_png(bytes(data)) is not None
+    data[28] = 1  # IHDR interlace method: Adam7 (and the chunk's CRC to match)
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    assert _fast_png(bytes(data)) is None

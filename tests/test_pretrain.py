@@ -26,6 +26,7 @@ from baselines.train import (
     METRICS,
     PretrainConfig,
     build_model,
+    check_labels,
     pretrain,
     resolve_tasks,
     train_step,
@@ -145,6 +146,15 @@ def test_training_step_never_waits_for_the_device() -> None:
     assert model.heads[2].weight.grad is None and model.heads[0].weight.grad is not None
     with pytest.raises((NotImplementedError, RuntimeError)):  # what the test would catch: a data-dependent op
         model.heads[0](torch.empty(8, 64, device=meta)[index == 0])
+
+
+def test_out_of_range_labels_are_one_clear_error() -> None:
+    classes = torch.tensor([2, 3])
+    check_labels(torch.tensor([0, 1, 1]), torch.tensor([1, 2, 0]), classes, ["a", "b"], Path("pool"))
+    for labels in ([1, 3, 0], [-1, 0, 0]):
+        with pytest.raises(DpbenchError, match=r"a (b|a) sample has label (3|-1), outside its (3|2) classes; run "
+                                               r"dpbench verify pool"):
+            check_labels(torch.tensor([0, 1, 1]), torch.tensor(labels), classes, ["a", "b"], Path("pool"))
 
 
 def test_optimizer_groups_backbone_at_lr_heads_at_lr_times_tau() -> None:

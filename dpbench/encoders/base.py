@@ -107,9 +107,12 @@ class InputSpec:
         arithmetic. Made once per run: the constants go to the device here, not at every batch (no host sync)."""
         mean = torch.tensor(self.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        # A device tensor, not the number 255: CUDA turns division by a host scalar into a multiplication by its
+        # reciprocal (one bit off for half the byte values); tensor division is exact, as ToTensor's on the CPU.
+        scale = torch.tensor(255.0, dtype=torch.float32, device=device)
 
         def normalise(images: torch.Tensor) -> torch.Tensor:
-            return images.float().div(255).sub_(mean).div_(std)
+            return images.float().div(scale).sub_(mean).div_(std)
 
         return normalise
 

@@ -164,7 +164,7 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
             host = out.float().to("cpu", non_blocking=cuda)  # pinned on CUDA: the copy is queued, not awaited
             done = torch.cuda.Event() if cuda else None  # type: ignore[no-untyped-call]
             if done is not None:
-                done.record()
+                done.record(torch.cuda.current_stream(dev))  # dev's stream, where the copy runs (cuda:N too)
             queued.append((host, done, labels.tolist(), metas))
             if len(queued) > 1:
                 yield _landed(queued.popleft())
@@ -174,8 +174,10 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
 
 def _landed(item: tuple[torch.Tensor, Any, list[int], list[dict[str, Any]]],
             ) -> tuple[np.ndarray, list[int], list[dict[str, Any]]]:
-    """A queued batch once its device-to-host copy has finished."""
+    """A queued batch once its device-to-host copy has finished (copied out of pinned memory, so that the
+    caller's rows do not keep page-locked blocks alive)."""
     host, done, labels, metas = item
     if done is not None:
         done.synchronize()
+        return host.numpy().copy(), labels, metas
     return host.numpy(), labels, metas
