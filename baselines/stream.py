@@ -23,8 +23,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from dpbench.data import MultiTaskStream, decode_sample, epoch_seed, raw_shard_dataset
 from dpbench.errors import DpbenchError
+from dpbench.tarstream import resolve
 
 Draw = tuple[int, dict[str, Any], int]  # (task index, raw webdataset sample, draw number)
+#: Members larger than this (the images) are drawn unread and read by the loader worker that decodes them.
+LAZY_OVER = 4096
 StreamState = dict[str, Any]
 
 
@@ -65,7 +68,7 @@ class ResumableStream(MultiTaskStream):
         Every shard in every process: under torchrun each process draws from its own seeded stream.
         """
         return iter(raw_shard_dataset(self._urls[index], self.buffer, epoch_seed(self.seed, index, epoch),
-                                      every_process=True))
+                                      every_process=True, lazy_over=LAZY_OVER))
 
     def draw(self) -> Draw:
         """The next (task index, raw sample, draw number)."""
@@ -89,7 +92,7 @@ class ResumableStream(MultiTaskStream):
     def __iter__(self) -> Iterator[tuple[int, Any, int]]:
         while True:
             index, sample, _ = self.draw()
-            image, label, _meta = decode_sample(sample, self.transform)
+            image, label, _meta = decode_sample(resolve(sample), self.transform)
             yield index, image, label
 
 
@@ -108,7 +111,7 @@ class _Prepare(Dataset[Any]):
         if isinstance(item, dict):  # the stream position after the batch
             return item
         index, sample, draw = item
-        image, label, _meta = decode_sample(sample)
+        image, label, _meta = decode_sample(resolve(sample))
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(augment_seed(self.seed, draw))  # CPU only: cheap
             return self.transform(image), index, label

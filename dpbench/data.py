@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +20,12 @@ import numpy as np
 import webdataset as wds
 from PIL import Image
 from torch.utils.data import IterableDataset
+from webdataset.compat import FluidInterface
+from webdataset.tariterators import group_by_keys
 
 from dpbench.errors import DpbenchError
 from dpbench.shards import IMAGE_EXTS, Manifest, load_manifest
+from dpbench.tarstream import expand_local_shards
 from dpbench.tasks.models import SPLITS
 
 Transform = Callable[[Image.Image], Any]
@@ -46,7 +50,7 @@ def epoch_seed(seed: int, index: int, epoch: int) -> int:
 
 
 def task_dataset(root: Path, task: str, split: str, transform: Transform | None = None,
-                 shuffle: int = 0, seed: int = 0) -> wds.WebDataset:
+                 shuffle: int = 0, seed: int = 0) -> ShardPipeline:
     """Samples of one task split as ``(image, label, metadata)`` tuples, shard order unless ``shuffle``.
 
     ``shuffle`` is a buffer size; with it, shards and samples are shuffled from ``seed``.
@@ -58,20 +62,39 @@ def task_dataset(root: Path, task: str, split: str, transform: Transform | None 
 
 
 def shard_dataset(urls: list[str], transform: Transform | None = None, shuffle: int = 0,
-                  seed: int = 0) -> wds.WebDataset:
+                  seed: int = 0) -> ShardPipeline:
     """``(image, label, metadata)`` tuples from dpbench shards given by path or URL."""
-    return raw_shard_dataset(urls, shuffle, seed).map(functools.partial(decode_sample, transform=transform))
+    pipeline: ShardPipeline = raw_shard_dataset(urls, shuffle, seed).map(
+        functools.partial(decode_sample, transform=transform))
+    return pipeline
 
 
-def raw_shard_dataset(urls: list[str], shuffle: int = 0, seed: int = 0, *,
-                      every_process: bool = False) -> wds.WebDataset:
+class ShardPipeline(wds.DataPipeline, FluidInterface):  # type: ignore[misc]  # webdataset is untyped
+    """A webdataset pipeline with its fluid methods (``.map``, ``.shuffle``...), as ``wds.WebDataset`` has."""
+
+
+def raw_shard_dataset(urls: list[str], shuffle: int = 0, seed: int = 0, *, every_process: bool = False,
+                      lazy_over: int | None = None) -> ShardPipeline:
     """Undecoded webdataset samples of dpbench shards, in :func:`shard_dataset`'s order.
 
     ``shuffle`` is a buffer size; with it, shards and samples are shuffled from ``seed``. ``every_process``: no
     node splitting, every distributed process reads every shard (default: refuse to run distributed).
+    ``lazy_over``: members of local shards larger than this many bytes come unread, as
+    :class:`dpbench.tarstream.MemberRef` (:func:`dpbench.tarstream.resolve` reads them).
+
+    The stages and their order are ``wds.WebDataset``'s (shard list, node and worker splitting, shard shuffle,
+    members, grouping by key, sample shuffle), so the order is the same; for local files the members are read
+    by :func:`dpbench.tarstream.expand_local_shards`, several times faster than webdataset's tarfile stream.
     """
-    pipeline = wds.WebDataset(urls, shardshuffle=len(urls) if shuffle else False, seed=seed, empty_check=False,
-                              nodesplitter=None if every_process else wds.shardlists.single_node_only)
+    stages: list[Any] = [wds.SimpleShardList(urls)]
+    stages += [] if every_process else [wds.shardlists.single_node_only]
+    stages.append(wds.split_by_worker)
+    stages += [wds.filters.shuffle(len(urls), seed=seed)] if shuffle else []
+    if all(os.path.isfile(u) for u in urls):
+        stages += [functools.partial(expand_local_shards, lazy_over=lazy_over), group_by_keys]
+    else:  # URLs (http://, pipe:...): webdataset's opener and tar reader
+        stages.append(wds.tarfile_to_samples())
+    pipeline = ShardPipeline(*stages)
     if shuffle:
         pipeline = pipeline.shuffle(shuffle, rng=random.Random(seed))
     return pipeline

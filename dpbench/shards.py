@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from dpbench.errors import DpbenchError
 from dpbench.io import TMP_MARK, sha256_file
 from dpbench.splits import SplitManifest, split_hash
+from dpbench.tarstream import iter_members
 from dpbench.tasks.models import SplitName, SplitUnit
 
 MANIFEST = "manifest.json"
@@ -139,11 +140,10 @@ def shuffle_order(keys: Iterable[str], seed: int | str) -> list[str]:
 def tar_keys(path: Path) -> list[str]:
     """Sample keys of a shard in file order (raises tarfile.TarError/OSError on a broken file)."""
     keys: list[str] = []
-    with tarfile.open(path, "r:") as tar:
-        for member in tar:
-            key = member.name.split(".", 1)[0]
-            if not keys or keys[-1] != key:
-                keys.append(key)
+    for name, _ref in iter_members(str(path), lazy_over=0):  # headers only
+        key = name.split(".", 1)[0]
+        if not keys or keys[-1] != key:
+            keys.append(key)
     return keys
 
 
@@ -218,18 +218,14 @@ def iter_tar_samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {extension: bytes}) for each sample of a shard, in file order."""
     current: str | None = None
     parts: dict[str, bytes] = {}
-    with tarfile.open(path, "r:") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            key, _, ext = member.name.partition(".")
-            handle = tar.extractfile(member)
-            data = handle.read() if handle else b""
-            if current is not None and key != current:
-                yield current, parts
-                parts = {}
-            current = key
-            parts[ext] = data
+    for name, data in iter_members(str(path)):
+        key, _, ext = name.partition(".")
+        if current is not None and key != current:
+            yield current, parts
+            parts = {}
+        current = key
+        assert isinstance(data, bytes)  # no lazy_over: every member is read
+        parts[ext] = data
     if current is not None:
         yield current, parts
 
