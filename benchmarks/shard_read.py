@@ -23,7 +23,7 @@ import webdataset as wds
 from PIL import Image
 
 from dpbench.build import BuildOptions, build_pool
-from dpbench.data import shard_dataset, task_dataset
+from dpbench.data import decode_rgb, shard_dataset, task_dataset
 from dpbench.shards import IMAGE_EXTS, encode_sample, iter_tar_samples, load_manifest
 from dpbench.synthetic.render import class_styles, group_style, render_tile
 from dpbench.tasks import get_pool
@@ -52,9 +52,9 @@ def read_pool(root: Path) -> int:
 
 
 def read_files(files: list[Path]) -> int:
+    """Decode plain files with the shard path's decoder (``decode_rgb``), so the ratio is the shards' overhead."""
     for path in files:
-        with Image.open(path) as image:
-            image.convert("RGB")
+        Image.fromarray(decode_rgb({path.suffix[1:]: path.read_bytes()}))
     return len(files)
 
 
