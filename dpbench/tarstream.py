@@ -16,7 +16,6 @@ the bytes it decodes.
 from __future__ import annotations
 
 import collections
-import itertools
 import os
 import re
 import tarfile
@@ -35,24 +34,35 @@ _MAX_OPEN = 64
 @dataclass(frozen=True)
 class MemberRef:
     """Where a member's bytes are, read later (:meth:`read`): a few bytes to send to a loader worker instead of
-    the image itself, so the process that draws samples never copies pixels."""
+    the image itself, so the process that draws samples never copies pixels. ``file`` identifies the shard file
+    the header was read from (device, inode, mtime, size), so a replaced or rewritten shard is an error."""
 
     path: str
     offset: int
     size: int
+    file: tuple[int, int, int, int]
 
     def read(self) -> bytes:
         """The member's bytes (an fd per shard stays open in this process, so a read is one ``pread``)."""
         fd = _OPEN.pop(self.path, None)
+        if fd is not None and _identity(os.fstat(fd)) != self.file:  # replaced since opened here: reopen
+            os.close(fd)
+            fd = None
         if fd is None:
             fd = os.open(self.path, os.O_RDONLY)
             while len(_OPEN) >= _MAX_OPEN:
                 os.close(_OPEN.popitem(last=False)[1])
         _OPEN[self.path] = fd
+        if _identity(os.fstat(fd)) != self.file:
+            raise tarfile.ReadError(f"{self.path} changed after its samples were drawn; run dpbench verify")
         data = os.pread(fd, self.size, self.offset)
         if len(data) != self.size:
-            raise tarfile.ReadError(f"{self.path} changed or was truncated while being read; run dpbench verify")
+            raise tarfile.ReadError(f"{self.path}: unexpected end of data; run dpbench verify")
         return data
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def resolve(sample: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +73,7 @@ def resolve(sample: dict[str, Any]) -> dict[str, Any]:
 def _ustar(header: bytes) -> tuple[str, int, bool] | None:
     """(name, size, is a regular file) of a plain ustar header; None for anything :mod:`tarfile` should read."""
     posix = header[257:263] == b"ustar\x00"
-    if not posix and header[257:265] != b"ustar  \x00":  # GNU magic: no name prefix field
+    if not posix and header[257:265] != b"ustar  \x00":  # GNU magic: its prefix field is not a name prefix
         return None
     kind = header[156:157]
     if kind not in (b"0", b"\x00", b"5") or header[124] & 0x80:  # other member types; base-256 size
@@ -76,28 +86,42 @@ def _ustar(header: bytes) -> tuple[str, int, bool] | None:
     if stored != sum(header[:148]) + sum(header[156:]) + 8 * 32:  # the checksum field counts as spaces
         return None
     name = header[:100].split(b"\x00", 1)[0]
-    prefix = header[345:500].split(b"\x00", 1)[0] if posix else b""
+    prefix = header[345:500].split(b"\x00", 1)[0]
+    if prefix and not posix:
+        return None  # GNU atime/ctime there: tarfile's reading is the reference
     if prefix:
         name = prefix + b"/" + name
-    return name.decode("utf-8", "surrogateescape"), size, kind != b"5"
+    directory = kind == b"5" or (kind == b"\x00" and name.endswith(b"/"))  # tarfile's rule for old archives
+    if size < 0 or (directory and size):
+        return None
+    return name.decode("utf-8", "surrogateescape"), size, not directory
 
 
-def _via_tarfile(path: str, lazy_over: int | None) -> Iterator[tuple[str, bytes | MemberRef]]:
-    """(name, bytes or reference) of every regular member, through :mod:`tarfile` (any format)."""
-    with open(path, "rb") as handle, tarfile.open(fileobj=handle, mode="r:") as tar:
-        while (member := tar.next()) is not None:
-            if not member.isreg():
-                continue
-            if lazy_over is not None and member.size > lazy_over:
-                if member.offset_data + member.size > os.fstat(handle.fileno()).st_size:
-                    raise tarfile.ReadError(f"{path}: unexpected end of data in member {member.name}")
-                yield member.name, MemberRef(path, member.offset_data, member.size)
-                continue
-            handle.seek(member.offset_data)
-            data = handle.read(member.size)
-            if len(data) < member.size:
-                raise tarfile.ReadError(f"{path}: unexpected end of data in member {member.name}")
-            yield member.name, data
+COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz: what tarfile's "r:*" opens
+
+
+def _via_tarfile(path: str, lazy_over: int | None, start: int) -> Iterator[tuple[str, bytes | MemberRef]]:
+    """(name, bytes or reference) of every regular member from byte ``start`` on, through :mod:`tarfile` (any
+    format, compressed archives included; sparse and compressed members always come as bytes)."""
+    with open(path, "rb") as handle:
+        compressed = handle.read(6).startswith(COMPRESSED)
+        handle.seek(0)
+        identity = _identity(os.fstat(handle.fileno()))
+        with tarfile.open(fileobj=handle, mode="r:*" if compressed else "r:") as tar:
+            while (member := tar.next()) is not None:
+                if not member.isreg() or (not compressed and member.offset < start):
+                    continue
+                if compressed or member.issparse():
+                    extracted = tar.extractfile(member)
+                    yield member.name, extracted.read() if extracted else b""
+                    continue
+                if member.size < 0 or member.offset_data + member.size + -member.size % BLOCK > identity[3]:
+                    raise tarfile.ReadError(f"unexpected end of data in member {member.name}")
+                if lazy_over is not None and member.size > lazy_over:
+                    yield member.name, MemberRef(path, member.offset_data, member.size, identity)
+                    continue
+                handle.seek(member.offset_data)
+                yield member.name, handle.read(member.size)
 
 
 def iter_members(path: str, lazy_over: int | None = None) -> Iterator[tuple[str, bytes | MemberRef]]:
@@ -105,11 +129,12 @@ def iter_members(path: str, lazy_over: int | None = None) -> Iterator[tuple[str,
     ``lazy_over`` bytes come as :class:`MemberRef` instead, unread.
 
     Raises :class:`tarfile.ReadError` for a truncated or corrupt file (via :mod:`tarfile` when a header does not
-    parse), :class:`OSError` when the file cannot be read.
+    parse), :class:`OSError` when the file cannot be read. As :mod:`tarfile`, it stops quietly at a corrupt header
+    after the first member: the shard checksums (``dpbench verify``) are what catch those.
     """
-    done = 0
     with open(path, "rb") as handle:
-        end = os.fstat(handle.fileno()).st_size
+        identity = _identity(os.fstat(handle.fileno()))
+        end = identity[3]
         while True:
             header = handle.read(BLOCK)
             if len(header) == BLOCK and header.count(0) == BLOCK:
@@ -119,19 +144,20 @@ def iter_members(path: str, lazy_over: int | None = None) -> Iterator[tuple[str,
                 break
             name, size, regular = parsed
             offset = handle.tell()
-            if offset + size > end:
-                raise tarfile.ReadError(f"{path}: unexpected end of data in member {name}")
+            padded = size + -size % BLOCK
+            if offset + padded > end:
+                raise tarfile.ReadError(f"unexpected end of data in member {name}")
             if lazy_over is not None and size > lazy_over:
-                handle.seek(size + -size % BLOCK, 1)
-                data: bytes | MemberRef = MemberRef(path, offset, size)
+                handle.seek(padded, 1)
+                data: bytes | MemberRef = MemberRef(path, offset, size, identity)
             else:
                 data = handle.read(size)
-                handle.seek(-size % BLOCK, 1)
+                handle.seek(padded - size, 1)
             if regular:
-                done += 1
                 yield name, data
-    if header or done == 0:  # not a clean end of file: let tarfile read the rest (or say what is wrong)
-        yield from itertools.islice(_via_tarfile(path, lazy_over), done, None)
+        start = handle.tell() - len(header)
+    if header or start == 0:  # not a clean end of file: tarfile reads on from this header (or says what is wrong)
+        yield from _via_tarfile(path, lazy_over, start)
 
 
 def is_meta(name: str) -> bool:
@@ -146,7 +172,10 @@ def expand_local_shards(sources: Iterable[dict[str, Any]], lazy_over: int | None
     ``tar_file_expander`` yield, for local files. ``lazy_over``: see :func:`iter_members`."""
     for source in sources:
         url = source["url"]
-        for name, data in iter_members(url, lazy_over):
-            if not is_meta(name):
-                yield {"fname": name, "data": data, "__url__": url}
+        try:
+            for name, data in iter_members(url, lazy_over):
+                if not is_meta(name):
+                    yield {"fname": name, "data": data, "__url__": url}
+        except tarfile.TarError as exc:
+            raise tarfile.ReadError(f"{url}: {exc}; run dpbench verify on the pool") from None
         yield {}

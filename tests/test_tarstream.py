@@ -4,7 +4,10 @@ errors on broken files, and unread references that read back the same bytes."""
 from __future__ import annotations
 
 import io
+import os
 import random
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from dpbench.data import raw_shard_dataset
 from dpbench.shards import load_manifest
-from dpbench.tarstream import MemberRef, _ustar, iter_members, resolve
+from dpbench.tarstream import MemberRef, _ustar, expand_local_shards, iter_members, resolve
 
 
 def _tar(path: Path, members: list[tuple[str, bytes]], fmt: int = tarfile.PAX_FORMAT, directory: bool = False) -> Path:
@@ -68,25 +71,58 @@ def test_plain_headers_are_parsed_directly_and_anything_else_left_to_tarfile(tmp
 def test_broken_files_raise_read_errors(tmp_path: Path) -> None:
     path = _tar(tmp_path / "s.tar", MEMBERS)
     data = path.read_bytes()
-    cut = tmp_path / "cut.tar"
-    cut.write_bytes(data[:1024])  # in the middle of a.png's bytes
-    for lazy in (None, 100):
-        with pytest.raises(tarfile.ReadError, match=r"unexpected end of data in member a\.png"):
-            list(iter_members(str(cut), lazy))
-    empty = tmp_path / "empty.tar"
-    empty.write_bytes(b"")
-    with pytest.raises(tarfile.ReadError):
-        list(iter_members(str(empty)))
-    junk = tmp_path / "junk.tar"
-    junk.write_bytes(b"not a tar file at all" * 40)
-    with pytest.raises(tarfile.ReadError):
-        list(iter_members(str(junk)))
-    ref = MemberRef(str(path), 512, 700)
-    assert resolve({"png": ref, "cls": b"1"}) == {"png": b"x" * 700, "cls": b"1"}
-    shrunk = tmp_path / "shrunk.tar"
-    shrunk.write_bytes(data[:600])
-    with pytest.raises(tarfile.ReadError, match="changed or was truncated"):
-        MemberRef(str(shrunk), 512, 700).read()
+    for end, member in ((1024, "a.png"), (1300, "a.png"), (2300, "a.cls")):  # a.cls: header 1536, data 2048
+        cut = tmp_path / "cut.tar"  # inside a member's bytes, or inside its padding: webdataset's reader refuses both
+        cut.write_bytes(data[:end])
+        with pytest.raises(tarfile.ReadError), tarfile.open(cut, "r|") as tar:
+            for info in tar:
+                tar.extractfile(info).read()  # type: ignore[union-attr]
+        for lazy in (None, 100):
+            with pytest.raises(tarfile.ReadError, match=rf"unexpected end of data in member {member}"):
+                list(iter_members(str(cut), lazy))
+    cut.write_bytes(data[:1636])  # inside the second header: tarfile ends there quietly, and so do we
+    assert list(iter_members(str(cut))) == [("a.png", b"x" * 700)]
+    for name, content in (("empty.tar", b""), ("junk.tar", b"not a tar file at all" * 40)):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(tarfile.ReadError):
+            list(iter_members(str(tmp_path / name)))
+    with pytest.raises(tarfile.ReadError, match=r"junk\.tar: .*; run dpbench verify"):  # the pipeline names the shard
+        list(expand_local_shards([{"url": str(tmp_path / "junk.tar")}]))
+
+
+def test_member_refs_read_the_drawn_file_or_fail(tmp_path: Path) -> None:
+    path = _tar(tmp_path / "s.tar", MEMBERS)
+    refs = dict(iter_members(str(path), lazy_over=100))
+    assert isinstance(refs["a.png"], MemberRef) and refs["a.cls"] == b"1"
+    assert resolve({"png": refs["a.png"], "cls": b"1"}) == {"png": b"x" * 700, "cls": b"1"}
+    replacement = _tar(tmp_path / "new.tar", [("a.png", b"z" * 700)])
+    os.replace(replacement, path)  # what a rebuild does; this process still holds the old file open
+    fresh = dict(iter_members(str(path), lazy_over=100))["a.png"]
+    assert fresh.read() == b"z" * 700  # type: ignore[union-attr]  # the new file, not the cached descriptor's
+    with pytest.raises(tarfile.ReadError, match=r"s\.tar changed after its samples were drawn"):
+        refs["a.png"].read()  # type: ignore[union-attr]  # drawn from the old file, which is gone
+
+
+def test_old_style_directories_sparse_and_compressed_members_read_as_tarfile(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.tar"
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data, kind in (("a.png", b"a" * 600, tarfile.REGTYPE), ("old/", b"", tarfile.AREGTYPE),
+                                 ("b.png", b"b" * 30, tarfile.REGTYPE),
+                                 ("c" * 120 + ".png", b"c" * 9, tarfile.REGTYPE)):
+            info = tarfile.TarInfo(name)
+            info.size, info.type = len(data), kind
+            tar.addfile(info, io.BytesIO(data))
+    expected = [("a.png", b"a" * 600), ("b.png", b"b" * 30), ("c" * 120 + ".png", b"c" * 9)]
+    assert _reference(path) == expected
+    for lazy in (None, 100):  # the long name falls back to tarfile after two members read directly
+        assert [(n, d.read() if isinstance(d, MemberRef) else d) for n, d in iter_members(str(path), lazy)] == expected
+    packed = tmp_path / "s.tar.gz"
+    with tarfile.open(packed, "w:gz") as tar:
+        for name, data in MEMBERS:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert list(iter_members(str(packed), lazy_over=100)) == MEMBERS  # bytes: no offsets into a compressed file
 
 
 def _samples(dataset: object, workers: int = 0) -> list[tuple[str, str, bytes]]:
@@ -104,3 +140,20 @@ def test_sample_order_and_content_are_webdatasets(small_pool: Path, shuffle: int
     assert len(expected) > 40
     assert _samples(raw_shard_dataset(urls, shuffle, seed), workers) == expected
     assert _samples(raw_shard_dataset(urls, shuffle, seed, lazy_over=100), workers) == expected  # read in workers
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar to write sparse members")
+@pytest.mark.parametrize("fmt", ["gnu", "posix"])
+def test_sparse_members_read_as_tarfile(tmp_path: Path, fmt: str) -> None:
+    with open(tmp_path / "s.png", "wb") as handle:  # 100 bytes, a 1 MiB hole, 100 bytes
+        handle.write(b"a" * 100)
+        handle.seek(1 << 20)
+        handle.write(b"b" * 100)
+    (tmp_path / "u.png").write_bytes(b"u" * 50_000)
+    path = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", f"--format={fmt}", "-cf", str(path), "s.png", "u.png"], cwd=tmp_path,
+                   check=True)
+    expected = _reference(path)
+    assert [n for n, _ in expected] == ["s.png", "u.png"] and len(expected[0][1]) == (1 << 20) + 100
+    for lazy in (None, 100):
+        assert [(n, d.read() if isinstance(d, MemberRef) else d) for n, d in iter_members(str(path), lazy)] == expected
