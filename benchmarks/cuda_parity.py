@@ -96,11 +96,11 @@ def main() -> None:
         root = args.data or Path(tmp) / "pool"
         if args.data is None:
             build_pool(get_pool("synthetic"), root, options=BuildOptions(workers=2))
-        report = {"device": str(device), "normaliser_bit_identical": normaliser_parity(device),
-                  "extraction": extraction_parity(root, device), "training_step": training_parity(device)}
-    print(json.dumps(report, indent=1))
-    ok = (report["normaliser_bit_identical"] and report["extraction"]["same_order"]  # type: ignore[index]
-          and report["extraction"]["close"] and report["training_step"]["close"])  # type: ignore[index]
+        normaliser, extraction = normaliser_parity(device), extraction_parity(root, device)
+        training = training_parity(device)
+    print(json.dumps({"device": str(device), "normaliser_bit_identical": normaliser, "extraction": extraction,
+                      "training_step": training}, indent=1))
+    ok = normaliser and extraction["same_order"] and extraction["close"] and training["close"]
     sys.exit(0 if ok else 1)
 
 
