@@ -62,12 +62,11 @@ def eval_command(
         raise DpbenchError(f"{data} holds pool {manifest.pool!r}, not {pool!r}: build it with "
                            f"dpbench build --pool {pool} --out DIR and pass --data DIR")
     if licence_allow:
-        from dpbench.tasks.registry import parse_licences
+        from dpbench.tasks.registry import licence_filter, parse_licences
 
-        allowed = parse_licences(licence_allow)
-        tasks = [t.name for t in manifest.tasks if t.licence in allowed and (not tasks or t.name in tasks)]
+        tasks = [t.name for t in licence_filter(manifest.tasks, licence_allow) if not tasks or t.name in tasks]
         if not tasks:
-            raise DpbenchError(f"no task in {data} is under {', '.join(sorted(allowed))}")
+            raise DpbenchError(f"no task in {data} is under {', '.join(sorted(parse_licences(licence_allow)))}")
     n_seeds = seeds or (1 if protocol == "linear" else 5)
     config = EvalConfig(
         protocol="linear" if protocol == "linear" else "finetune", probe="fast" if probe == "fast" else "svm",
@@ -93,7 +92,8 @@ def eval_command(
 
         results = evaluate(loaded, data, tasks, config, out, name=name,
                            cache=data / ".cache" / "features" if cache else None, progress=on_progress,
-                           on_images=lambda done, total: bar.update(images, completed=done, total=total))
+                           on_images=lambda done, total: bar.update(images, completed=done, total=total),
+                           manifest=manifest)
     write_report(results, out / "report.html")
     table = Table(title=f"{results.method} on {results.provenance.pool} ({protocol}"
                         + (", SYNTHETIC" if results.provenance.synthetic else "") + ")")

@@ -52,7 +52,7 @@ def fetch(
     """Download, verify and unpack a public source (resumable); print the manual steps otherwise."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
-    from dpbench.fetch import fetch_source
+    from dpbench.fetch import STATE, fetch_source
     from dpbench.tasks.registry import get_source
 
     source = get_source(name)
@@ -74,7 +74,7 @@ def fetch(
         raise typer.Exit(1)
     for file in report.pinned_now:
         console.print(f"[yellow]note:[/] {file} has no published checksum; its sha256 is now pinned in "
-                      f"{report.folder / '.dpbench-fetch.json'} and later fetches must match it")
+                      f"{report.folder / STATE} and later fetches must match it")
     console.print(f"{name}: fetched {len(report.fetched)}, reused {len(report.reused)}, unpacked "
                   f"{len(report.extracted)} file(s) into {report.folder} in {report.seconds:.1f} s; "
                   f"build with: dpbench build --pool <pool> --raw {to}")

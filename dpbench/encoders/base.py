@@ -49,8 +49,7 @@ def first_line(exc: BaseException) -> str:
 
 def one_line(exc: BaseException) -> str:
     """``Type: first line of the message`` (just the type name when the message is empty)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -54,9 +54,12 @@ def cache_key(encoder: Encoder, manifest: Manifest, task: str, split: str, preci
 def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *, device: str = "auto",
                    batch_size: int = 64, workers: int = 0, precision: Precision = "fp32", channels_last: bool = False,
                    cache_dir: Path | None = None, on_batch: Callable[[int], None] | None = None,
-                   ) -> dict[tuple[str, str], Features]:
-    """Features of several (task, split) pairs: cached ones are loaded, the rest extracted in one pass."""
-    manifest = load_manifest(root)
+                   manifest: Manifest | None = None) -> dict[tuple[str, str], Features]:
+    """Features of several (task, split) pairs: cached ones are loaded, the rest extracted in one pass.
+
+    ``manifest``: ``root``'s, when already loaded.
+    """
+    manifest = load_manifest(root) if manifest is None else manifest
     found: dict[tuple[str, str], Features] = {}
     keys = {pair: cache_key(encoder, manifest, *pair, precision) for pair in pairs}
     for pair in pairs:

@@ -20,7 +20,7 @@ from dpbench.encoders import Encoder
 from dpbench.errors import DpbenchError, Unscorable
 from dpbench.evaluation.features import resolve_device
 from dpbench.evaluation.metrics import score, softmax
-from dpbench.shards import load_manifest
+from dpbench.shards import Manifest, load_manifest
 from dpbench.tasks.models import Task
 
 
@@ -84,10 +84,13 @@ def _predict(model: nn.Module, loader: DataLoader[Any], device: torch.device, am
 
 
 def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: FinetuneConfig | None = None,
-             device: str = "auto", on_batch: Callable[[], None] | None = None) -> FinetuneResult:
-    """Fine-tune a copy of ``encoder`` on ``task`` for every learning rate; return the best on validation."""
+             device: str = "auto", manifest: Manifest | None = None) -> FinetuneResult:
+    """Fine-tune a copy of ``encoder`` on ``task`` for every learning rate; return the best on validation.
+
+    ``manifest``: ``root``'s, when already loaded.
+    """
     config = config or FinetuneConfig()
-    manifest = load_manifest(root)
+    manifest = load_manifest(root) if manifest is None else manifest
     if manifest.task(task.name).splits["val"].images == 0:
         raise Unscorable(f"task {task.name} has no validation split, which fine-tuning needs to pick an epoch")
     urls = {split: [str(root / s.path) for s in manifest.shards_of(task.name, split)]
@@ -115,8 +118,6 @@ def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: Finetu
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
-                if on_batch:
-                    on_batch()
             if not bool(finite):
                 raise DpbenchError(f"fine-tuning {task.name} diverged at lr={lr} (the loss became NaN or infinite "
                                    f"in epoch {epoch}); try smaller learning rates (--lrs)")

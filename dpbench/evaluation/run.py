@@ -27,7 +27,7 @@ from dpbench.evaluation.metrics import confusion
 from dpbench.evaluation.probe import C_GRID, linear_probe
 from dpbench.io import atomic_write_json, sha256_file
 from dpbench.results import Provenance, Results, TaskScore
-from dpbench.shards import MANIFEST, load_manifest
+from dpbench.shards import MANIFEST, Manifest, load_manifest
 from dpbench.tasks.registry import get_task
 
 Protocol = Literal["linear", "finetune"]
@@ -99,12 +99,13 @@ def _linear(task_name: str, feats: dict[tuple[str, str], Features], config: Eval
     return scores
 
 
-def _finetune(encoder: Encoder, root: Path, task_name: str, config: EvalConfig, progress: Progress) -> list[TaskScore]:
+def _finetune(encoder: Encoder, root: Path, task_name: str, config: EvalConfig, progress: Progress,
+              manifest: Manifest) -> list[TaskScore]:
     task = get_task(task_name)
     scores = []
     for seed in config.seeds:
         progress(task_name, f"fine-tune seed {seed}")
-        out = finetune(encoder, root, task, seed, config.finetune, config.device)
+        out = finetune(encoder, root, task, seed, config.finetune, config.device, manifest)
         scores.append(_task_score(task_name, seed, task.metric, out.test_score, out.test_keys, out.test_scores,
                                   out.test_y, out.test_scores.argmax(axis=1), task.n_classes,
                                   {"lr": out.lr, "epoch": out.epoch, "val_score": out.val_score}))
@@ -114,9 +115,12 @@ def _finetune(encoder: Encoder, root: Path, task_name: str, config: EvalConfig, 
 def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: EvalConfig, out: Path,
              name: str | None = None, cache: Path | None = None,
              progress: Progress = lambda task, event: None,
-             on_images: Callable[[int, int], None] | None = None) -> Results:
-    """Evaluate ``encoder`` on the built pool in ``root``; write ``out/results.json`` and return it."""
-    manifest = load_manifest(root)
+             on_images: Callable[[int, int], None] | None = None, manifest: Manifest | None = None) -> Results:
+    """Evaluate ``encoder`` on the built pool in ``root``; write ``out/results.json`` and return it.
+
+    ``manifest``: ``root``'s, when already loaded.
+    """
+    manifest = load_manifest(root) if manifest is None else manifest
     chosen = tasks or [t.name for t in manifest.tasks]
     for task in chosen:
         manifest.task(task)
@@ -143,7 +147,8 @@ def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: Eval
 
         feats = extract_splits(encoder, root, pairs, device=config.device, batch_size=config.batch_size,
                                workers=config.workers, precision=config.precision,
-                               channels_last=config.channels_last, cache_dir=cache, on_batch=counted)
+                               channels_last=config.channels_last, cache_dir=cache, on_batch=counted,
+                               manifest=manifest)
     for task in chosen:
         done = partial / f"{task}.json"
         if done.is_file():
@@ -154,7 +159,7 @@ def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: Eval
             if config.protocol == "linear":
                 result = _linear(task, feats, config, progress)
             else:
-                result = _finetune(encoder, root, task, config, progress)
+                result = _finetune(encoder, root, task, config, progress, manifest)
         except Unscorable as exc:
             skipped[task] = str(exc)
             progress(task, "skipped")

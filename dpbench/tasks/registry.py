@@ -7,6 +7,7 @@ import importlib
 import json
 import pkgutil
 from functools import cache
+from typing import Protocol, TypeVar
 
 from dpbench.tasks.models import Pool, Source, Task
 
@@ -152,8 +153,17 @@ def parse_licences(allow: list[str]) -> set[str]:
     return wanted
 
 
-def licence_filter(tasks: list[Task], allow: list[str] | None) -> list[Task]:
-    """The tasks whose licence is in ``allow`` (all of them when ``allow`` is empty)."""
+class _Licensed(Protocol):
+    @property
+    def licence(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_Licensed)
+
+
+def licence_filter(tasks: list[_T], allow: list[str] | None) -> list[_T]:
+    """The tasks (registry tasks or manifest entries) whose licence is in ``allow`` (all of them when ``allow`` is
+    empty)."""
     if not allow:
         return tasks
     wanted = parse_licences(allow)
