@@ -32,7 +32,7 @@ def _check_files(out: Path, method: str) -> None:
 
 
 def test_scratch_finetunes_a_random_torchvision_model(small_pool: Path, tmp_path: Path) -> None:
-    config = EvalConfig(protocol="finetune", device="cpu", seeds=(0,),
+    config = EvalConfig(protocol="linear", device="cpu", seeds=(0,),  # scratch always fine-tunes
                         finetune=FinetuneConfig(lrs=(1e-3,), epochs=1, max_batches=2, augment=False))
     results = scratch_baseline(small_pool, tmp_path, config, arch="resnet18", tasks=[SMALL_TASKS[0]], size=32)
     _check_files(tmp_path, "scratch-resnet18")

@@ -9,6 +9,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pytest
 import torch
@@ -96,7 +97,10 @@ def test_decode_rgb_corrupt_png_raises_pil_error_and_no_image_is_clear() -> None
         decode_rgb({"cls": b"0", "__key__": "k", "__url__": "x.tar"})
 
 
-def test_interlaced_png_is_left_to_pil() -> None:
+def test_interlaced_png_is_left_to_pil(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[bytes] = []
+    real_decode = imagecodecs.png_decode
+    monkeypatch.setattr(imagecodecs, "png_decode", lambda data: decoded.append(data) or real_decode(data))
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((13, 17, 3), dtype=np.uint8)).save(buffer, format="PNG")  # PIL writes no Adam7
     data = bytearray(buffer.getvalue())
@@ -104,3 +108,4 @@ def test_interlaced_png_is_left_to_pil() -> None:
     data[28] = 1  # IHDR interlace method: Adam7 (and the chunk's CRC to match)
     data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
     assert _fast_png(bytes(data)) is None
+    assert len(decoded) == 1  # the header alone sent it to PIL: libpng never saw the interlaced file

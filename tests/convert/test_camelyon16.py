@@ -110,7 +110,7 @@ def test_area_threshold_is_measured_finely_near_ten_percent(tmp_path: Path) -> N
     write_pyramid(base / "tumor" / "tumor_009.tif", slide_pixels(3, 1, [], 4))
     (base / "lesion_annotations").mkdir(parents=True)
     (base / "normal").mkdir()
-    strips = [("a", "Tumor", rect(5, 0, 5 + 0.07 * T, T)),  # 7 %: normal (read as > 10 % on the 1/32 mask)
+    strips = [("a", "Tumor", rect(14, 0, 14 + 0.07 * T, T)),  # 7 %: normal (read as 12.5 % on the 1/32 mask)
               ("b", "Tumor", rect(T + 5, 0, T + 5 + 0.12 * T, T)),  # 12 %: tumour
               ("c", "Tumor", rect(2 * T + 3, 0, 2 * T + 3 + 0.095 * T, T))]  # 9.5 %: normal
     (base / "lesion_annotations" / "tumor_009.xml").write_bytes(asap(strips))

@@ -23,7 +23,7 @@ tumour area, background removed, at most 1,000 patches per class per slide):
 * Tumour area: the ASAP polygons of groups ``Tumor``, ``_0`` and ``_1`` are filled at 1/32 scale, then those of
   ``_2`` and ``Exclusion`` (non-tumour islands inside a lesion) are cleared. Tiles whose coarse tumour fraction
   lies between 0 and 50 % are measured again on the tile alone at 1/4 scale (192x192), because at 1/32 filled
-  outlines round small areas up (a 5 % sliver reads as about 12 %). A tile is ``tumor`` when at least
+  outlines round small areas up (a 5 % sliver can read as 12.5 %). A tile is ``tumor`` when at least
   10 % of it is tumour, else ``normal`` (tiles with a smaller lesion part are kept as ``normal``, as in the
   paper's rule). Spline annotations are rasterised through their control points; annotations with fewer than
   three points (dots) cannot carry an area and are skipped with a count. Every tile of a ``normal`` slide is
@@ -70,7 +70,7 @@ STORED = 384
 MASK_DOWNSAMPLE = 32
 TUMOUR_FRACTION = 0.10
 #: Tiles whose coarse tumour fraction is above 0 and below this are measured again at 1/FINE_DOWNSAMPLE, because
-#: at 1/32 a tile is only 24x24 mask pixels and filled outlines round the area up (a 5 % sliver reads as ~12 %).
+#: at 1/32 a tile is only 24x24 mask pixels and filled outlines round the area up (a 5 % sliver can read as 12.5 %).
 BORDERLINE, FINE_DOWNSAMPLE = 0.5, 4
 MIN_TISSUE = 0.25
 MAX_PER_CLASS = 1000
