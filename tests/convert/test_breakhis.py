@@ -145,3 +145,11 @@ def test_build_from_raw_keeps_the_fold(tmp_path: Path) -> None:
     assert (splits["test"].images, splits["test"].groups) == (8, 2)
     assert (splits["val"].images, splits["val"].groups) == (8, 2)
     assert (splits["train"].images, splits["train"].groups) == (12, 3)
+
+
+def test_folds_header_with_spaces_reads_like_the_plain_one(tmp_path: Path) -> None:
+    base = make_raw(tmp_path)
+    plain = converter_for(TASK, tmp_path).samples()
+    folds = base / "Folds.csv"
+    folds.write_text(folds.read_text().replace("fold,mag,grp,filename", "fold, mag, grp, filename", 1))
+    assert converter_for(TASK, tmp_path).samples() == plain

@@ -183,7 +183,8 @@ def read_fold(path: Path, fold: int) -> dict[str, tuple[int, str]]:
         if missing:
             raise RawDataError(f"{path} lacks the column(s) {', '.join(sorted(missing))}; expected fold, mag, "
                                "grp, filename")
-        for number, row in enumerate(reader, start=2):
+        for number, raw_row in enumerate(reader, start=2):
+            row = {(k or "").strip(): v for k, v in raw_row.items()}  # the header check strips names too
             try:
                 row_fold, mag = int(row["fold"]), int(row["mag"])
             except (TypeError, ValueError) as exc:
