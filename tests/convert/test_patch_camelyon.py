@@ -14,6 +14,7 @@ from PIL import Image
 
 from dpbench.build import BuildOptions, build_pool
 from dpbench.convert import RawDataError, converter_for
+from dpbench.io import TMP_MARK
 from dpbench.tasks.registry import get_pool, get_task
 
 TASK = get_task("PatchCamelyon")
@@ -63,7 +64,7 @@ def test_official_splits_labels_groups_and_lazy_pixels(tmp_path: Path) -> None:
     assert by_key["val-000001"].group == "val-000001"  # no metadata CSV: one group per patch
     assert by_key["test-000002"].source == f"{name('test', 'x')}.h5#2"
     assert (root / f"{name('test', 'x')}.h5").is_file()  # decompressed once, next to the .gz
-    assert not list(root.glob("*.partial-*"))
+    assert not list(root.glob(f"*{TMP_MARK}*"))
     with h5py.File(root / f"{name('test', 'x')}.h5") as handle:
         expected = handle["x"][2]
     decoded = np.asarray(Image.open(io.BytesIO(conv.image(by_key["test-000002"]))))
@@ -112,7 +113,7 @@ def test_bad_raw_files_are_errors_naming_them(tmp_path: Path, damage: str, match
         packed.write_bytes(bytes(data))
     with pytest.raises(RawDataError, match=match):
         converter_for(TASK, tmp_path).samples()
-    assert not list(root.glob("*.partial-*"))
+    assert not list(root.glob(f"*{TMP_MARK}*"))
 
 
 def test_build_reads_fetched_archives_and_keeps_the_official_splits(tmp_path: Path) -> None:
@@ -122,4 +123,4 @@ def test_build_reads_fetched_archives_and_keeps_the_official_splits(tmp_path: Pa
     splits = report.tasks[0].entry.splits
     assert (splits["train"].images, splits["val"].images, splits["test"].images) == (6, 4, 4)
     assert splits["train"].groups == 3  # the metadata CSV in .archives/ was read
-    assert len(list(root.glob("*.h5"))) == 6 and not list(root.glob("*.partial-*"))
+    assert len(list(root.glob("*.h5"))) == 6 and not list(root.glob(f"*{TMP_MARK}*"))

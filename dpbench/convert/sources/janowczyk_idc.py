@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter, RawDataError, subfolders
 from dpbench.fetch import ARCHIVES
 from dpbench.samples import Sample
 from dpbench.tasks.models import SPLITS, SplitName, Task
@@ -97,9 +97,7 @@ class JanowczykIdc(Converter):
         cases = self.official()
         base = self.base()
         seen: set[str] = set()
-        for folder in sorted(p for p in base.iterdir() if not p.name.startswith(".")):
-            if not folder.is_dir():
-                continue  # the case lists, a README...
+        for folder in subfolders(base):  # not the case lists, a README...
             if not folder.name.isdigit():
                 self.skip("folder name is not a patient id", folder)
                 continue

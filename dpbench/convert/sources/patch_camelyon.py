@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import gzip
 import logging
-import os
 import shutil
 import zlib
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ import numpy as np
 
 from dpbench.convert.base import Converter, RawDataError
 from dpbench.fetch import ARCHIVES
+from dpbench.io import atomic_open
 from dpbench.samples import Sample
 from dpbench.tasks.models import SplitName, Task
 
@@ -101,16 +101,12 @@ class PatchCamelyon(Converter):
         packed = self._find(name + ".gz")
         if not packed.is_file():
             raise RawDataError(f"missing {path} (or {packed.name}); download it from Zenodo record 2546921")
-        partial = path.with_name(f"{name}.partial-{os.getpid()}")
-        try:
-            with gzip.open(packed, "rb") as source, open(partial, "wb") as target:
+        try:  # atomic: a failed run leaves no partial file behind
+            with gzip.open(packed, "rb") as source, atomic_open(path) as target:
                 shutil.copyfileobj(source, target, 1 << 22)
-            os.replace(partial, path)
         except (OSError, EOFError, zlib.error) as exc:
             raise RawDataError(f"cannot decompress {packed} to {path} ({exc}): re-download it, or gunzip it "
                                "yourself when the folder is read-only") from exc
-        finally:
-            partial.unlink(missing_ok=True)  # gone after a successful rename; a failed or killed run leaves none
         log.info("%s: decompressed %s", self.task.name, packed)
         return path
 
