@@ -197,7 +197,9 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
         for index, chunk in enumerate(chunks):
             rel = pattern % index
             path = root / rel
-            report.shards.append(ShardEntry(path=rel, task=task.name, split=name, sha256=sha256_file(path),
+            reused = index not in todo and rel in old_shards  # _shard_ok matched its hash to the old entry's
+            sha = old_shards[rel].sha256 if reused else sha256_file(path)
+            report.shards.append(ShardEntry(path=rel, task=task.name, split=name, sha256=sha,
                                             count=len(chunk), bytes=path.stat().st_size))
             if progress and index in todo:
                 progress(task.name, 0, 1)
