@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from dpbench.cli_support import friendly
+from dpbench.commands.evaluate import floats, print_results
 from dpbench.protocols import loto_folds
 from dpbench.tasks.registry import get_pool
 
 if TYPE_CHECKING:
     from dpbench.evaluation.run import EvalConfig
-    from dpbench.results import Results
 
 app = typer.Typer(help="Baselines: multi-task pre-training and its leave-one-task-out protocol.",
                   no_args_is_help=True)
@@ -96,15 +96,6 @@ baseline_app = typer.Typer(help="The paper's comparison baselines: ImageNet tran
                                 "training. Each writes OUT/results.json and OUT/report.html.", no_args_is_help=True)
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    from dpbench.errors import DpbenchError
-
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise DpbenchError(f"--lrs takes comma-separated numbers, got {text!r}") from exc
-
-
 def _eval_config(protocol: str, probe: str, seeds: int, device: str, batch_size: int, workers: int, epochs: int,
                  lrs: str, max_batches: int, augment: bool, amp: bool) -> EvalConfig:
     from dpbench.errors import DpbenchError
@@ -119,26 +110,9 @@ def _eval_config(protocol: str, probe: str, seeds: int, device: str, batch_size:
     return EvalConfig(protocol="linear" if protocol == "linear" else "finetune",
                       probe="fast" if probe == "fast" else "svm", seeds=tuple(range(n_seeds)), device=device,
                       batch_size=batch_size, workers=workers,
-                      finetune=FinetuneConfig(lrs=_floats(lrs), epochs=epochs, batch_size=batch_size,
+                      finetune=FinetuneConfig(lrs=floats(lrs), epochs=epochs, batch_size=batch_size,
                                               augment=augment, amp=amp, workers=workers,
                                               max_batches=max_batches or None))
-
-
-def _summary(results: Results, out: Path) -> None:
-    from dpbench.cli_support import console
-
-    table = Table(title=f"{results.method} on {results.provenance.pool} ({results.provenance.protocol}"
-                        + (", SYNTHETIC" if results.provenance.synthetic else "") + ")")
-    for column in ("task", "metric", "mean", "seeds"):
-        table.add_column(column, justify="left" if column == "task" else "right")
-    for task in dict.fromkeys(s.task for s in results.scores):
-        values = [s.score for s in results.scores if s.task == task]
-        metric = next(s.metric for s in results.scores if s.task == task)
-        table.add_row(task, metric, f"{sum(values) / len(values):.4f}", str(len(values)))
-    console.print(table)
-    for task, why in results.skipped.items():
-        console.print(f"[yellow]skipped[/] {task}: {why}")
-    console.print(f"results: {out / 'results.json'}; report: {out / 'report.html'}")
 
 
 _DATA = typer.Option(..., help="Built pool folder (holding manifest.json).")
@@ -172,7 +146,7 @@ def imagenet_command(
 
     config = _eval_config(protocol, probe, seeds, device, batch_size, workers, epochs, lrs, max_batches, augment, amp)
     results = imagenet_baseline(data, out, config, arch=arch, tasks=tasks, size=size)
-    _summary(results, out)
+    print_results(results, out)
 
 
 @baseline_app.command("scratch")
@@ -189,7 +163,7 @@ def scratch_command(
     config = _eval_config("finetune", "svm", seeds, device, batch_size, workers, epochs, lrs, max_batches, augment,
                           amp)
     results = scratch_baseline(data, out, config, arch=arch, tasks=tasks, size=size)
-    _summary(results, out)
+    print_results(results, out)
 
 
 @baseline_app.command("joint")
@@ -231,7 +205,7 @@ def joint_command(
         handle = bar.add_task("train", total=iterations)
         results = joint_baseline(data, out, config, tasks, batch_size=batch_size,
                                  progress=lambda done, total, record: bar.update(handle, completed=done))
-    _summary(results, out)
+    print_results(results, out)
 
 
 def register(root: typer.Typer) -> None:

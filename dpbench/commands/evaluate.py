@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,8 +14,12 @@ from dpbench.cli_support import console, friendly
 from dpbench.commands import SPECS
 from dpbench.errors import DpbenchError
 
+if TYPE_CHECKING:
+    from dpbench.results import Results
 
-def _floats(text: str) -> tuple[float, ...]:
+
+def floats(text: str) -> tuple[float, ...]:
+    """``--lrs``: comma-separated numbers."""
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError as exc:
@@ -52,7 +57,6 @@ def eval_command(
     from dpbench.evaluation.finetune import FinetuneConfig
     from dpbench.evaluation.report import write_report
     from dpbench.evaluation.run import EvalConfig, evaluate
-    from dpbench.results import task_summaries
     from dpbench.shards import load_manifest
 
     if protocol not in ("linear", "finetune") or probe not in ("svm", "fast") or precision not in ("fp32", "bf16"):
@@ -72,7 +76,7 @@ def eval_command(
         protocol="linear" if protocol == "linear" else "finetune", probe="fast" if probe == "fast" else "svm",
         seeds=tuple(range(n_seeds)), device=device, batch_size=batch_size, workers=workers,
         precision="bf16" if precision == "bf16" else "fp32", channels_last=channels_last,
-        finetune=FinetuneConfig(lrs=_floats(lrs), epochs=epochs, batch_size=batch_size, augment=augment, amp=amp,
+        finetune=FinetuneConfig(lrs=floats(lrs), epochs=epochs, batch_size=batch_size, augment=augment, amp=amp,
                                 workers=workers, max_batches=max_batches or None))
     loaded = load_encoder(encoder)
     if input_size:
@@ -95,7 +99,14 @@ def eval_command(
                            on_images=lambda done, total: bar.update(images, completed=done, total=total),
                            manifest=manifest)
     write_report(results, out / "report.html")
-    table = Table(title=f"{results.method} on {results.provenance.pool} ({protocol}"
+    print_results(results, out)
+
+
+def print_results(results: Results, out: Path) -> None:
+    """The per-task summary table, the skipped tasks and where the results and report are."""
+    from dpbench.results import task_summaries
+
+    table = Table(title=f"{results.method} on {results.provenance.pool} ({results.provenance.protocol}"
                         + (", SYNTHETIC" if results.provenance.synthetic else "") + ")")
     for column in ("task", "metric", "mean", "std", "seeds"):
         table.add_column(column, justify="left" if column == "task" else "right")
