@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dpbench.data import MultiTaskStream, decode_sample, epoch_seed, raw_shard_dataset
 from dpbench.errors import DpbenchError
+from dpbench.shards import Manifest
 from dpbench.tarstream import resolve
 
 Draw = tuple[int, dict[str, Any], int]  # (task index, raw webdataset sample, draw number)
@@ -38,8 +39,9 @@ class ResumableStream(MultiTaskStream):
     """
 
     def __init__(self, root: Path, tasks: list[str], split: str = "train", seed: int = 0, buffer: int = 1000,
-                 transform: Callable[[Any], Any] | None = None, state: StreamState | None = None) -> None:
-        super().__init__(root, tasks, split, transform, seed, buffer)
+                 transform: Callable[[Any], Any] | None = None, state: StreamState | None = None,
+                 manifest: Manifest | None = None) -> None:
+        super().__init__(root, tasks, split, transform, seed, buffer, manifest)
         self._rng = np.random.default_rng(seed)
         self._positions = [[0, 0] for _ in self.tasks]
         self._draws = 0

@@ -15,7 +15,7 @@ import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -266,7 +266,8 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
         if world.main:
             metrics_path.unlink(missing_ok=True)
         if config.bn_adapt_batches and adaptable_layers(model.backbone)[0]:
-            bn_stream = ResumableStream(root, tasks, seed=seed + BN_ADAPT_SALT, buffer=config.buffer)
+            bn_stream = ResumableStream(root, tasks, seed=seed + BN_ADAPT_SALT, buffer=config.buffer,
+                                        manifest=manifest)
             loader = batch_loader(bn_stream, per_rank, transform, seed + BN_ADAPT_SALT, config.workers, pin)
             adapt_batch_norm(model.backbone, (inputs(b["images"])
                                               for b in itertools.islice(loader, config.bn_adapt_batches)))
@@ -283,8 +284,10 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
         if world.main:
             _truncate_metrics(metrics_path, iteration)
     out.mkdir(parents=True, exist_ok=True)
-    stream = ResumableStream(root, tasks, seed=seed, buffer=config.buffer, state=stream_state)
-    batches = iter(batch_loader(stream, per_rank, transform, seed, config.workers, pin))
+    stream = ResumableStream(root, tasks, seed=seed, buffer=config.buffer, state=stream_state, manifest=manifest)
+    # A finished run (resumed to export or re-score, as joint training does) starts no loader workers.
+    batches: Iterator[dict[str, Any]] = (iter(batch_loader(stream, per_rank, transform, seed, config.workers, pin))
+                                         if iteration < config.iterations else iter(()))
     started = time.perf_counter() - seconds
 
     def save(state: dict[str, Any]) -> None:

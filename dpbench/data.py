@@ -148,12 +148,12 @@ class MultiTaskStream(IterableDataset[tuple[int, Any, int]]):
     """
 
     def __init__(self, root: Path, tasks: list[str], split: str = "train", transform: Transform | None = None,
-                 seed: int = 0, buffer: int = 1000) -> None:
+                 seed: int = 0, buffer: int = 1000, manifest: Manifest | None = None) -> None:
         super().__init__()
         if not tasks:
             raise DpbenchError("the multi-task stream needs at least one task")
         _check_split(split)
-        manifest = load_manifest(root)
+        manifest = load_manifest(root) if manifest is None else manifest  # root's, when already loaded
         self._urls: list[list[str]] = []  # per task
         for task in tasks:
             self._urls.append(shard_urls(root, task, split, manifest))
