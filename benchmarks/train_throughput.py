@@ -31,15 +31,23 @@ import torch
 from PIL import Image
 
 from baselines.loss import make_optimizer, task_counts
-from baselines.model import MultiTaskNet, build_backbone, feature_dim
 from baselines.stream import ResumableStream, batch_loader
-from baselines.train import PretrainConfig, pretrain, resolve_tasks, train_step
+from baselines.train import PretrainConfig, build_model, pretrain, resolve_tasks, train_step
 from dpbench import __version__
 from dpbench.convert.base import encode_png, seeded_rng
 from dpbench.encoders import InputSpec
 from dpbench.evaluation.features import resolve_device
 from dpbench.io import atomic_write_json, sha256_file
-from dpbench.shards import MANIFEST, Manifest, ShardEntry, SplitEntry, TaskEntry, encode_sample, write_shards
+from dpbench.shards import (
+    MANIFEST,
+    Manifest,
+    ShardEntry,
+    SplitEntry,
+    TaskEntry,
+    encode_sample,
+    shard_pattern,
+    write_shards,
+)
 from dpbench.synthetic.pool import SyntheticSource
 from dpbench.tasks.registry import get_pool, get_task
 
@@ -67,9 +75,9 @@ def _write_task(root: Path, paper_name: str, per_task: int) -> tuple[TaskEntry, 
     chunks = [keys[i:i + SHARD] for i in range(0, len(keys), SHARD)]
     (root / task.name).mkdir(parents=True, exist_ok=True)
     write_shards(root, task.name, "train", chunks, list(range(len(chunks))), sample)
-    shards = [ShardEntry(path=f"{task.name}/train-{i:05d}.tar", task=task.name, split="train",
-                         sha256=sha256_file(root / task.name / f"train-{i:05d}.tar"), count=len(c),
-                         bytes=(root / task.name / f"train-{i:05d}.tar").stat().st_size)
+    pattern = shard_pattern(task.name, "train")
+    shards = [ShardEntry(path=pattern % i, task=task.name, split="train", sha256=sha256_file(root / (pattern % i)),
+                         count=len(c), bytes=(root / (pattern % i)).stat().st_size)
               for i, c in enumerate(chunks)]
     entry = TaskEntry(name=task.name, classes=list(task.class_names), metric=task.metric, split_unit="image",
                       split_sha256="0" * 64, splits={"train": SplitEntry(images=per_task, groups=per_task)},
@@ -88,10 +96,12 @@ def make_pool(root: Path, per_task: int, workers: int) -> Path:
     return root
 
 
-def ceiling(arch: str, n_tasks: int, batch: int, size: int, steps: int, device: torch.device) -> float:
-    """Images/s of the training step alone on random tensors already on the device."""
-    backbone, _ = build_backbone(arch, "none", 0)
-    model = MultiTaskNet(backbone, feature_dim(backbone, size), {f"t{i}": 2 + i % 7 for i in range(n_tasks)})
+def ceiling(arch: str, data: Path, batch: int, size: int, steps: int, device: torch.device) -> float:
+    """Images/s of the training step alone on random tensors already on the device: the MultiTaskNet that
+    ``pretrain`` builds on ``data`` (same backbone, same heads), without the data pipeline."""
+    config = PretrainConfig(arch=arch, weights="none", input_size=size)
+    model, _ = build_model(config, data, resolve_tasks(config, data))
+    n_tasks = len(model.tasks)
     model.to(device).train()
     cuda = device.type == "cuda"
     if cuda:
@@ -173,10 +183,11 @@ def main() -> None:
             data = data or Path(tmp) / "pool"
             started = time.perf_counter()
             make_pool(data, args.per_task, args.workers)
-            print(f"built the SYNTHETIC benchmark pool ({22 * args.per_task} images) in "
+            print(f"built the SYNTHETIC benchmark pool ({len(get_pool('mormont2020').tasks) * args.per_task} "
+                  "images) in "
                   f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
         for arch in args.arch:
-            top = ceiling(arch, 22, args.batch, args.size, max(10, args.iterations // 3), device)
+            top = ceiling(arch, data, args.batch, args.size, max(10, args.iterations // 3), device)
             shards = from_shards(arch, data, args.batch, args.size, args.iterations, args.warmup, args.workers,
                                  str(device), Path(tmp) / f"run-{arch}")
             feed, main_us = loader_rate(data, args.batch, args.size, args.iterations - args.warmup,

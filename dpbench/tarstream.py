@@ -1,7 +1,7 @@
 """Reading shard members fast: the one stage of the webdataset pipeline that dpbench replaces for local files.
 
 webdataset expands a tar through :mod:`tarfile` in stream mode: on the development machine a sample of three
-members costs 73 µs of CPU at 64 px and 107 µs at 251 px, a large share of the host's budget (a GPU training at
+members costs 73 µs of CPU at 64 px and 107 µs at ~250 px, a large share of the host's budget (a GPU training at
 3,300 images/s leaves ~300 µs per image for the host *in all*). Shards dpbench writes are plain POSIX ustar
 archives, so :func:`iter_members` parses those headers directly (checksum verified) and reads each member with
 one call: 19 and 35 µs per sample through the same pipeline, 14 µs when the images stay unread.
