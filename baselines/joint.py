@@ -29,8 +29,8 @@ from dpbench.encoders import InputSpec
 from dpbench.errors import DpbenchError
 from dpbench.evaluation.features import resolve_device
 from dpbench.evaluation.finetune import _collate
-from dpbench.evaluation.metrics import confusion, score, softmax
-from dpbench.evaluation.run import hardware
+from dpbench.evaluation.metrics import score, softmax
+from dpbench.evaluation.run import hardware, task_score
 from dpbench.io import atomic_write_json, sha256_file
 from dpbench.results import Provenance, Results, TaskScore
 from dpbench.shards import MANIFEST, Manifest, load_manifest
@@ -199,10 +199,8 @@ def joint_baseline(data: Path, out: Path, config: PretrainConfig, targets: list[
         except DpbenchError as exc:
             skipped[name] = str(exc)
             continue
-        scores.append(TaskScore(
-            task=name, seed=config.seed, metric=task.metric, score=value, selected=selected,
-            predictions={k: [float(v) for v in row] for k, row in zip(test["keys"], test["probs"], strict=True)},
-            confusion=confusion(y, probs.argmax(axis=1), task.n_classes)))
+        scores.append(task_score(name, config.seed, task.metric, value, test["keys"], probs, y, probs.argmax(axis=1),
+                                 task.n_classes, selected))
     if not scores:
         raise DpbenchError(f"no task could be scored: {'; '.join(f'{k}: {v}' for k, v in skipped.items())}")
     results = _results(config, manifest, root, chosen, train_tasks, scores, skipped, backbone_spec(config.arch),

@@ -70,7 +70,7 @@ def hardware(device: str) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def _task_score(task_name: str, seed: int, metric: str, score: float, keys: Iterable[Any], class_scores: np.ndarray,
+def task_score(task_name: str, seed: int, metric: str, score: float, keys: Iterable[Any], class_scores: np.ndarray,
                 y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, selected: dict[str, float]) -> TaskScore:
     """One (task, seed) result: test score, rounded test predictions per sample key, confusion matrix, choices."""
     return TaskScore(
@@ -94,7 +94,7 @@ def _linear(task_name: str, feats: dict[tuple[str, str], Features], config: Eval
         progress(task_name, f"probe seed {seed}")
         result = linear_probe(x, y, groups, test.x, test.y, task.n_classes, task.metric, method=config.probe,
                               device=device, seed=seed)
-        scores.append(_task_score(task_name, seed, task.metric, result.test_score, test.keys, result.test_scores,
+        scores.append(task_score(task_name, seed, task.metric, result.test_score, test.keys, result.test_scores,
                                   test.y, result.test_pred, task.n_classes, {"C": result.best_c}))
     return scores
 
@@ -106,7 +106,7 @@ def _finetune(encoder: Encoder, root: Path, task_name: str, config: EvalConfig, 
     for seed in config.seeds:
         progress(task_name, f"fine-tune seed {seed}")
         out = finetune(encoder, root, task, seed, config.finetune, config.device, manifest)
-        scores.append(_task_score(task_name, seed, task.metric, out.test_score, out.test_keys, out.test_scores,
+        scores.append(task_score(task_name, seed, task.metric, out.test_score, out.test_keys, out.test_scores,
                                   out.test_y, out.test_scores.argmax(axis=1), task.n_classes,
                                   {"lr": out.lr, "epoch": out.epoch, "val_score": out.val_score}))
     return scores
