@@ -25,13 +25,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from dpbench.errors import DpbenchError
-from dpbench.io import TMP_MARK, atomic_write_json, ensure_writable
+from dpbench.io import atomic_write_json, ensure_writable
 from dpbench.mirrors import ENV_MIRRORS, normalise_mirror, resolve_mirrors, stream_urls
 from dpbench.shards import MANIFEST, Manifest, existing_manifest, file_problem, load_manifest, split_problem
 from dpbench.transfer import AllFailed, Cancelled, Failure, Progress, Run, fetch_verified, open_url, try_mirrors
 
 SPLIT_FILE = "split.json"
-PARTIAL = f"{TMP_MARK}partial"
 __all__ = ["DownloadReport", "download_pool", "normalise_mirror", "resolve_mirrors", "stream_urls"]
 
 
@@ -87,10 +86,9 @@ def _run_job(job: _Job, out: Path, mirrors: list[str], run: Run) -> _Outcome:
             return _Outcome(job.rel)
         final.unlink()  # invalid: never leave it under its final name
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(final.name + PARTIAL)
     urls = [mirror + urllib.parse.quote(job.rel) for mirror in mirrors]
     try:
-        url = fetch_verified(urls, tmp, final, job.size, job.rel, run, job.check)
+        url = fetch_verified(urls, final, job.size, job.rel, run, job.check)
         return _Outcome(job.rel, mirror=mirrors[urls.index(url)])
     except AllFailed as exc:
         return _Outcome(job.rel, error=str(exc))

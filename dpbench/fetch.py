@@ -179,9 +179,8 @@ def _download(item: RawFile, final: Path, recorded: str | None, run: Run) -> str
         problem, sha = _problem(path, item, recorded)
         return f"{item.name}: {problem}" if problem else None
 
-    tmp = final.with_name(final.name + f"{TMP_MARK}partial")
     try:
-        fetch_verified(list(item.urls), tmp, final, item.bytes, item.name, run, check)
+        fetch_verified(list(item.urls), final, item.bytes, item.name, run, check)
     except AllFailed as exc:
         raise DpbenchError(f"could not fetch {item.name}: {exc} (rerun to resume; the partial file is kept)") from exc
     return sha

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from dpbench import __version__
+from dpbench.io import TMP_MARK
 from dpbench.mirrors import LOOPBACK
 
 CHUNK = 1 << 16
+PARTIAL = f"{TMP_MARK}partial"  # suffix of the sibling a fetch writes before the rename
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
 
@@ -151,15 +153,16 @@ def transfer(url: str, tmp: Path, size: int | None, name: str, run: Run) -> None
         raise Failure(f"connection closed after {done} of {start + length} bytes")
 
 
-def fetch_verified(urls: list[str], tmp: Path, final: Path, size: int | None, name: str, run: Run,
+def fetch_verified(urls: list[str], final: Path, size: int | None, name: str, run: Run,
                    check: Callable[[Path], str | None]) -> str:
-    """Fetch ``final`` through its partial sibling ``tmp`` from the first of ``urls`` that delivers a copy passing
-    ``check`` (None: it verifies), then rename it into place; returns that URL.
+    """Fetch ``final`` through its partial sibling ``tmp`` (``<name>.tmp-partial``) from the first of ``urls`` that
+    delivers a copy passing ``check`` (None: it verifies), then rename it into place; returns that URL.
 
     ``tmp`` is resumed when it holds part of the file and deleted on any failure that asks for a restart: a
     copy failing ``check``, an HTTP 416 or a bad ``Content-Range`` (e.g. a complete leftover of unknown size).
     Raises AllFailed or Cancelled (``tmp`` then stays for a later resumption unless it had to be restarted).
     """
+    tmp = final.with_name(final.name + PARTIAL)
 
     def attempt(url: str) -> str:
         try:
