@@ -335,7 +335,7 @@ def test_check_reports_exceptions_in_one_line() -> None:
     assert checks[0].detail == "RuntimeError: kernel exploded"
 
 
-def test_check_hints_training_mode_and_restores_device() -> None:
+def test_check_hints_training_mode_and_rejects_an_unknown_device() -> None:
     checks = {c.name: c for c in check_encoder(fx.tiny_encoder(fx.WithDropout().train()), batch=4)}
     assert "training mode" in checks["deterministic"].detail
     with pytest.raises(DpbenchError, match="unknown device"):

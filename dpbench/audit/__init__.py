@@ -61,8 +61,11 @@ def select_tasks(manifest: Manifest, names: list[str] | None) -> list[str]:
 
 
 def audit_pool(root: Path, tasks: list[str] | None = None, threshold: int = DEFAULT_THRESHOLD, workers: int = 1,
-               on_shard: Callable[[int], None] | None = None) -> AuditReport:
-    """Audit the pool in ``root`` (all its tasks unless ``tasks``); raises DpbenchError on bad input."""
+               on_shard: Callable[[int], None] | None = None, manifest: Manifest | None = None) -> AuditReport:
+    """Audit the pool in ``root`` (all its tasks unless ``tasks``); raises DpbenchError on bad input.
+
+    ``manifest``: ``root``'s, when already loaded.
+    """
     if not 0 <= threshold <= MAX_THRESHOLD:
         raise DpbenchError(f"--threshold {threshold} is out of range: use 0..{MAX_THRESHOLD} bits of 64")
     if workers < 1:
@@ -70,7 +73,7 @@ def audit_pool(root: Path, tasks: list[str] | None = None, threshold: int = DEFA
     if not root.is_dir():
         raise DpbenchError(f"{root} is not a folder: point dpbench audit at a built pool")
     started = time.perf_counter()
-    manifest = load_manifest(root)
+    manifest = load_manifest(root) if manifest is None else manifest
     chosen = select_tasks(manifest, tasks)
     table = scan_pool(root, manifest, chosen, workers, on_shard)
     classes = {t.name: list(t.classes) for t in manifest.tasks}

@@ -41,7 +41,8 @@ def audit_command(
     columns = (TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TextColumn("images"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         bar = progress.add_task("images", total=total)
-        report = audit_pool(root, chosen, threshold, workers, on_shard=lambda n: progress.advance(bar, n))
+        report = audit_pool(root, chosen, threshold, workers, on_shard=lambda n: progress.advance(bar, n),
+                            manifest=manifest)
     _print(report, strict)
     out = json_path or root / "audit.json"
     try:
