@@ -2,9 +2,9 @@
 
 Goal: the fast probe is at least 20× faster on a GPU than the liblinear grid (11 C × 5 grouped folds + refit)
 and selects the same C (or scores within 0.002 on test). Reference measurement on an H100 (11 C × 5 folds,
-n 14,400, d 1,024): liblinear grid 11.7 s against one batched full-batch L-BFGS solve 0.51 s. Measured with this script's default
-features on an H200: grid 52.9 s, fast probe 0.68 s (78×), same C and test AUC; on 2 CPU cores the fast probe
-took 12.9 s against 52.6 s (4×).
+n 14,400, d 1,024): liblinear grid 11.7 s against one batched full-batch L-BFGS solve 0.51 s. Measured with
+this script's default features on an H200: grid 52.9 s, fast probe 0.68 s (78×), same C and test AUC; on 2 CPU
+cores the fast probe took 12.9 s against 52.6 s (4×).
 
     python benchmarks/probe_speed.py [--n 10000] [--dim 2048] [--classes 2] [--device auto]
 """

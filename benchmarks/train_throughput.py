@@ -33,21 +33,12 @@ from PIL import Image
 from baselines.loss import make_optimizer, task_counts
 from baselines.stream import ResumableStream, batch_loader
 from baselines.train import PretrainConfig, build_model, pretrain, resolve_tasks, train_step
-from dpbench import __version__
+from dpbench import __version__, shards
 from dpbench.convert.base import encode_png, seeded_rng
 from dpbench.encoders import InputSpec
 from dpbench.evaluation.features import resolve_device
 from dpbench.io import atomic_write_json, sha256_file
-from dpbench.shards import (
-    MANIFEST,
-    Manifest,
-    ShardEntry,
-    SplitEntry,
-    TaskEntry,
-    encode_sample,
-    shard_pattern,
-    write_shards,
-)
+from dpbench.shards import MANIFEST, Manifest, ShardEntry, SplitEntry, TaskEntry, encode_sample, write_shards
 from dpbench.synthetic.pool import SyntheticSource
 from dpbench.tasks.registry import get_pool, get_task
 
@@ -75,14 +66,14 @@ def _write_task(root: Path, paper_name: str, per_task: int) -> tuple[TaskEntry, 
     chunks = [keys[i:i + SHARD] for i in range(0, len(keys), SHARD)]
     (root / task.name).mkdir(parents=True, exist_ok=True)
     write_shards(root, task.name, "train", chunks, list(range(len(chunks))), sample)
-    pattern = shard_pattern(task.name, "train")
-    shards = [ShardEntry(path=pattern % i, task=task.name, split="train", sha256=sha256_file(root / (pattern % i)),
-                         count=len(c), bytes=(root / (pattern % i)).stat().st_size)
-              for i, c in enumerate(chunks)]
+    pattern = shards.shard_pattern(task.name, "train")
+    entries = [ShardEntry(path=pattern % i, task=task.name, split="train", sha256=sha256_file(root / (pattern % i)),
+                          count=len(c), bytes=(root / (pattern % i)).stat().st_size)
+               for i, c in enumerate(chunks)]
     entry = TaskEntry(name=task.name, classes=list(task.class_names), metric=task.metric, split_unit="image",
                       split_sha256="0" * 64, splits={"train": SplitEntry(images=per_task, groups=per_task)},
                       missing_classes={}, licence=task.licence, redistributable=False, synthetic=True)
-    return entry, shards
+    return entry, entries
 
 
 def make_pool(root: Path, per_task: int, workers: int) -> Path:
