@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip uninstall --quiet --yes dpbench 2>/dev/null || true  # the old distribution name (now dpbench-pathology)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -38,7 +39,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check dpbench baselines leaderboard tests benchmarks
-	$(BIN)/mypy dpbench baselines leaderboard
+	$(BIN)/mypy dpbench baselines/dpbench_baselines leaderboard/dpbench_leaderboard
 
 docs: $(STAMP)
 	$(BIN)/dpbench docs --out docs

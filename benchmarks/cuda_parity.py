@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from dpbench_baselines.loss import make_optimizer, task_counts
+from dpbench_baselines.model import MultiTaskNet, TinyNet
+from dpbench_baselines.train import train_step
 from PIL import Image
 
-from baselines.loss import make_optimizer, task_counts
-from baselines.model import MultiTaskNet, TinyNet
-from baselines.train import train_step
 from dpbench.build import BuildOptions, build_pool
 from dpbench.encoders import InputSpec, load_encoder
 from dpbench.evaluation.features import forward_shards, resolve_device
-from dpbench.shards import load_manifest
+from dpbench.pool.manifest import load_manifest
 from dpbench.tasks import get_pool
 
 

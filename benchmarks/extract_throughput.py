@@ -24,7 +24,7 @@ import torch
 from dpbench.build import BuildOptions, build_pool
 from dpbench.encoders import load_encoder
 from dpbench.evaluation.features import forward_shards, resolve_device, tile_loader
-from dpbench.shards import load_manifest
+from dpbench.pool.manifest import load_manifest
 from dpbench.tasks import get_pool
 
 

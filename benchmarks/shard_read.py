@@ -23,8 +23,10 @@ import webdataset as wds
 from PIL import Image
 
 from dpbench.build import BuildOptions, build_pool
-from dpbench.data import decode_rgb, shard_dataset, task_dataset
-from dpbench.shards import IMAGE_EXTS, encode_sample, iter_tar_samples, load_manifest
+from dpbench.pool.manifest import IMAGE_EXTS, load_manifest
+from dpbench.pool.read import decode_rgb, shard_dataset, task_dataset
+from dpbench.pool.tarstream import iter_tar_samples
+from dpbench.pool.write import encode_sample
 from dpbench.synthetic.render import class_styles, group_style, render_tile
 from dpbench.tasks import get_pool
 

@@ -1,14 +1,14 @@
 """Multi-task pre-training throughput from shards against the same model on device tensors, same run.
 
-Builds a realistic SYNTHETIC pool on the machine where it runs (the paper's 22 tasks at their patch sizes,
-``--per-task`` images each; crops whose size the paper leaves open are 224 px), then times ``baselines.pretrain``
+Builds a realistic SYNTHETIC pool on the machine where it runs (the paper's 22 tasks at their patch sizes, ``--per-
+task`` images each; crops whose size the paper leaves open are 224 px), then times ``dpbench_baselines.pretrain``
 (the real loop: shard streaming, decoding, random square crops and flips to 224 px, bf16 + channels_last on CUDA)
 against the ceiling: the same MultiTaskNet trained on random tensors already on the device (forward, Eq. 1,
-backward, head rescaling, SGD step). Also reported: the input pipeline alone (``loader_img_s``: draws, decoding
-and augmentation in the loader workers, no model) and the main process's CPU time per image in it
-(``main_process_us_per_img``), which say whether the host or the device sets the pace.
-Goal on a GPU: shards ≥ 95 % of the ceiling (ceilings measured once on an
-H100 at batch 64: ResNet50 3,342 img/s, DenseNet121 1,521 img/s). Prints one JSON line per architecture.
+backward, head rescaling, SGD step). Also reported: the input pipeline alone (``loader_img_s``: draws, decoding and
+augmentation in the loader workers, no model) and the main process's CPU time per image in it
+(``main_process_us_per_img``), which say whether the host or the device sets the pace. Goal on a GPU: shards ≥ 95 %
+of the ceiling (ceilings measured once on an H100 at batch 64: ResNet50 3,342 img/s, DenseNet121 1,521 img/s).
+Prints one JSON line per architecture.
 
     python benchmarks/train_throughput.py [--arch resnet50 densenet121] [--per-task 2000] [--workers 14]
         [--iterations 300] [--warmup 50] [--batch 64] [--device auto] [--data DIR]
@@ -28,17 +28,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from dpbench_baselines.loss import make_optimizer, task_counts
+from dpbench_baselines.stream import ResumableStream, batch_loader
+from dpbench_baselines.train import PretrainConfig, build_model, pretrain, resolve_tasks, train_step
 from PIL import Image
 
-from baselines.loss import make_optimizer, task_counts
-from baselines.stream import ResumableStream, batch_loader
-from baselines.train import PretrainConfig, build_model, pretrain, resolve_tasks, train_step
-from dpbench import __version__, shards
+from dpbench import __version__
 from dpbench.convert.base import encode_png, seeded_rng
 from dpbench.encoders import InputSpec
 from dpbench.evaluation.features import resolve_device
 from dpbench.io import atomic_write_json, sha256_file
-from dpbench.shards import MANIFEST, Manifest, ShardEntry, SplitEntry, TaskEntry, encode_sample, write_shards
+from dpbench.pool.manifest import MANIFEST, Manifest, ShardEntry, SplitEntry, TaskEntry, shard_pattern
+from dpbench.pool.write import encode_sample, write_shards
 from dpbench.synthetic.pool import SyntheticSource
 from dpbench.tasks.registry import get_pool, get_task
 
@@ -66,7 +67,7 @@ def _write_task(root: Path, paper_name: str, per_task: int) -> tuple[TaskEntry, 
     chunks = [keys[i:i + SHARD] for i in range(0, len(keys), SHARD)]
     (root / task.name).mkdir(parents=True, exist_ok=True)
     write_shards(root, task.name, "train", chunks, list(range(len(chunks))), sample)
-    pattern = shards.shard_pattern(task.name, "train")
+    pattern = shard_pattern(task.name, "train")
     entries = [ShardEntry(path=pattern % i, task=task.name, split="train", sha256=sha256_file(root / (pattern % i)),
                           count=len(c), bytes=(root / (pattern % i)).stat().st_size)
                for i, c in enumerate(chunks)]
@@ -124,7 +125,7 @@ def ceiling(arch: str, data: Path, batch: int, size: int, steps: int, device: to
 
 def from_shards(arch: str, data: Path, batch: int, size: int, iterations: int, warmup: int, workers: int,
                 device: str, out: Path) -> float:
-    """Images/s of ``baselines.pretrain`` on the pool, timed after ``warmup`` iterations."""
+    """Images/s of ``dpbench_baselines.pretrain`` on the pool, timed after ``warmup`` iterations."""
     marks: dict[int, float] = {}
 
     def tick(done: int, _total: int, _record: dict[str, object]) -> None:

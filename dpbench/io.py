@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,3 +79,9 @@ def ensure_writable(folder: Path) -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise DpbenchError(f"cannot write to {folder}: {reason}; choose another --out folder") from exc
+
+
+def shuffle_order(keys: Iterable[str], seed: int | str) -> list[str]:
+    """Keys in a seeded pseudo-random order (sorted by the sha256 of ``"<seed>:<key>"``), so shards mix classes
+    and groups reproducibly."""
+    return sorted(keys, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())

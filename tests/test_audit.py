@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dpbench.audit import audit_pool, near_pairs
-from dpbench.audit.index import bands, popcount
 from dpbench.errors import DpbenchError
 from dpbench.io import sha256_file
-from dpbench.shards import IMAGE_EXTS, iter_tar_samples
+from dpbench.pool.audit import audit_pool, near_pairs
+from dpbench.pool.audit.index import bands, popcount
+from dpbench.pool.manifest import IMAGE_EXTS
+from dpbench.pool.tarstream import iter_tar_samples
 from tests.conftest import run_cli
 
 NEC, JAN, CRC = "synthetic-Necrosis", "synthetic-Janowczyk7", "synthetic-WarwickCRC"
@@ -215,8 +216,8 @@ def test_band_index_scales() -> None:
 
 
 def test_uninformative_hash_does_not_explode_into_pairs() -> None:
-    from dpbench.audit.findings import MAX_CLUSTERS_PER_HASH, find_leaks
-    from dpbench.audit.scan import ImageTable
+    from dpbench.pool.audit.findings import MAX_CLUSTERS_PER_HASH, find_leaks
+    from dpbench.pool.audit.scan import ImageTable
 
     n = 2_000  # flat background tiles: distinct pixels, one shared perceptual hash, in train and test
     flat = np.full(n, 0x8000000000000000, dtype=np.uint64)

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from dpbench_baselines.joint import joint_baseline
+from dpbench_baselines.others import imagenet_baseline, scratch_baseline
+from dpbench_baselines.train import PretrainConfig
 
-from baselines.joint import joint_baseline
-from baselines.others import imagenet_baseline, scratch_baseline
-from baselines.train import PretrainConfig
-from dpbench.data import task_dataset
 from dpbench.errors import DpbenchError
 from dpbench.evaluation.finetune import FinetuneConfig
 from dpbench.evaluation.run import EvalConfig
+from dpbench.pool.read import task_dataset
 from dpbench.results import load_results
 from tests.conftest import SMALL_TASKS, run_cli
 
@@ -113,7 +113,8 @@ def test_baseline_cli_smoke(small_pool: Path, tmp_path: Path) -> None:
 
 
 def test_joint_selects_each_targets_iteration_on_its_validation_split(small_pool: Path, tmp_path: Path) -> None:
-    from baselines.joint import EVALS, JOINT_RUN
+    from dpbench_baselines.joint import EVALS, JOINT_RUN
+
     from dpbench.evaluation.metrics import score
 
     targets = [SMALL_TASKS[0], SMALL_TASKS[2]]
@@ -135,7 +136,7 @@ def test_joint_selects_each_targets_iteration_on_its_validation_split(small_pool
 
 
 def test_joint_selection_rules() -> None:
-    from baselines.joint import _select
+    from dpbench_baselines.joint import _select
 
     def record(iteration: int, val_probs: list[list[float]] | None) -> dict[str, Any]:
         splits: dict[str, Any] = {"test": {"keys": ["a"], "labels": [0], "probs": [[1.0, 0.0]]}}

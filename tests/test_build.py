@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from dpbench import shards
 from dpbench.build import BuildOptions, build_pool
 from dpbench.errors import DpbenchError
-from dpbench.shards import load_manifest
+from dpbench.io import sha256_file
+from dpbench.pool.manifest import ShardEntry, load_manifest
+from dpbench.pool.tarstream import iter_tar_samples
+from dpbench.pool.verify import check_shard, verify_pool
+from dpbench.pool.write import encode_sample
 from dpbench.tasks import get_pool, get_task
-from dpbench.verify import verify_pool
 from tests.conftest import SMALL_OPTIONS, SMALL_TASKS, build_small, tree_bytes
 
 
@@ -46,7 +48,7 @@ def test_shards_hold_image_label_and_record(small_pool: Path) -> None:
     shard = manifest.shards_of("synthetic-Janowczyk7", "test")[0]
     split = json.loads((small_pool / "synthetic-Janowczyk7" / "split.json").read_text())
     seen = 0
-    for key, parts in shards.iter_tar_samples(small_pool / shard.path):
+    for key, parts in iter_tar_samples(small_pool / shard.path):
         record = json.loads(parts["json"])
         assert set(parts) == {"png", "cls", "json"}
         assert record["key"] == key and record["task"] == "synthetic-Janowczyk7"
@@ -66,7 +68,7 @@ def test_two_builds_are_byte_identical_whatever_the_worker_count(small_pool: Pat
 def test_crash_mid_shard_leaves_no_partial_shard_and_resume_finishes(
         small_pool: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "b"
-    original = shards.encode_sample
+    original = encode_sample
     calls = {"n": 0}
 
     def failing(*args: object, **kwargs: object) -> dict[str, object]:
@@ -75,10 +77,10 @@ def test_crash_mid_shard_leaves_no_partial_shard_and_resume_finishes(
             raise KeyboardInterrupt  # like Ctrl-C in the middle of a shard
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("dpbench.build.encode_sample", failing)
+    monkeypatch.setattr("dpbench.build.builder.encode_sample", failing)
     with pytest.raises(KeyboardInterrupt):
         build_small(root)
-    monkeypatch.setattr("dpbench.build.encode_sample", original)
+    monkeypatch.setattr("dpbench.build.builder.encode_sample", original)
     assert not (root / "manifest.json").exists()
     leftovers = [p for p in root.rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
@@ -155,15 +157,15 @@ def test_undecodable_image_is_caught(small_pool: Path, tmp_path: Path) -> None:
             import io
 
             tar.addfile(member, io.BytesIO(data))
-    fixed = entry.model_copy(update={"sha256": shards.sha256_file(path), "bytes": path.stat().st_size})
-    assert shards.check_shard(root, fixed, 2) is not None
-    assert shards.check_shard(root, fixed, 2, decode=False) is None
+    fixed = entry.model_copy(update={"sha256": sha256_file(path), "bytes": path.stat().st_size})
+    assert check_shard(root, fixed, 2) is not None
+    assert check_shard(root, fixed, 2, decode=False) is None
 
 
 def test_pin_mismatch_stops_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     task = get_task("synthetic-Necrosis")
     wrong = task.model_copy(update={"split_sha256": "f" * 64})
-    monkeypatch.setattr("dpbench.build.get_task", lambda name: wrong)
+    monkeypatch.setattr("dpbench.build.builder.get_task", lambda name: wrong)
     with pytest.raises(DpbenchError, match="differs from the registry pin"):
         build_pool(get_pool("synthetic"), tmp_path / "b", ["synthetic-Necrosis"], SMALL_OPTIONS)
     assert not list((tmp_path / "b").rglob("*.tar"))
@@ -209,10 +211,10 @@ def test_manifest_paths_cannot_leave_the_pool() -> None:
 
     good = {"path": "synthetic-Lung/train-00000.tar", "task": "synthetic-Lung", "split": "train",
             "sha256": "0" * 64, "count": 1, "bytes": 1}
-    shards.ShardEntry.model_validate(good)
+    ShardEntry.model_validate(good)
     for path in ("../x.tar", "/etc/x.tar", "synthetic-Lung/../../x.tar", "other/train-00000.tar"):
         with pytest.raises(ValidationError):
-            shards.ShardEntry.model_validate({**good, "path": path})
+            ShardEntry.model_validate({**good, "path": path})
 
 
 def test_verify_checks_split_files_against_the_manifest(small_pool: Path, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dpbench.docs import render_task_docs
-from dpbench.shards import load_manifest
+from dpbench.cli.taskdocs import render_task_docs
+from dpbench.pool.manifest import load_manifest
 from tests.conftest import run_cli
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -48,7 +48,7 @@ def test_pools_and_plugins() -> None:
 
 
 def test_core_does_not_import_plugins() -> None:
-    code = ("import sys, dpbench.cli, dpbench.build, dpbench.data; "
+    code = ("import sys, dpbench.cli, dpbench.build, dpbench.pool.read; "
             "sys.exit(any(m.split('.')[0] in ('baselines', 'leaderboard') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 from scipy.stats import chisquare
 
-from dpbench.data import MultiTaskStream, _fast_png, decode_rgb, task_dataset
 from dpbench.errors import DpbenchError
+from dpbench.pool.read import MultiTaskStream, _fast_png, decode_rgb, task_dataset
 from dpbench.tasks import get_task
 
 

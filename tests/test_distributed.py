@@ -11,10 +11,9 @@ from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
-
-from baselines import distributed
-from baselines.loss import multitask_loss, rescale_head_grads, task_counts
-from baselines.model import MultiTaskNet, TinyNet
+from dpbench_baselines import distributed
+from dpbench_baselines.loss import multitask_loss, rescale_head_grads, task_counts
+from dpbench_baselines.model import MultiTaskNet, TinyNet
 
 # Task "c" appears only in the second half of the batch: rank 0's graph never uses its head.
 TASK_INDEX = torch.tensor([0, 0, 1, 0, 1, 2, 0, 2])

@@ -13,12 +13,12 @@ import pytest
 from servers import Fault, Mirror
 
 from dpbench.build import BuildOptions, build_pool
-from dpbench.download import DownloadReport, download_pool, resolve_mirrors, stream_urls
 from dpbench.errors import DpbenchError
 from dpbench.io import TMP_MARK
-from dpbench.shards import MANIFEST, Manifest, load_manifest
+from dpbench.pool.manifest import MANIFEST, Manifest, load_manifest
+from dpbench.pool.verify import verify_pool
 from dpbench.tasks import get_pool
-from dpbench.verify import verify_pool
+from dpbench.transport.download import DownloadReport, download_pool, resolve_mirrors, stream_urls
 
 TASKS = ["synthetic-Necrosis", "synthetic-WarwickCRC"]
 SHARD = "synthetic-Necrosis/train-00000.tar"  # 337920 bytes

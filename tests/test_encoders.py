@@ -14,7 +14,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dpbench.commands.check_encoder import check_encoder_command
+from dpbench.cli.check_encoder import check_encoder_command
 from dpbench.encoders import (
     Encoder,
     InputSpec,

@@ -17,8 +17,8 @@ from dpbench.evaluation.features import extract_splits
 from dpbench.evaluation.finetune import FinetuneConfig, finetune
 from dpbench.evaluation.report import render_report
 from dpbench.evaluation.run import EvalConfig, evaluate
+from dpbench.pool.manifest import load_manifest
 from dpbench.results import load_results
-from dpbench.shards import load_manifest
 from dpbench.tasks import get_task
 from tests.conftest import SMALL_TASKS, run_cli
 

@@ -15,9 +15,9 @@ from conftest import run_cli
 from servers import Fault, Mirror
 
 from dpbench.errors import DpbenchError
-from dpbench.fetch import ARCHIVES, STATE, fetch_source
 from dpbench.tasks.models import RawFile, Source
 from dpbench.tasks.registry import get_task
+from dpbench.transport.fetch import ARCHIVES, STATE, fetch_source
 
 BIB = "@misc{x, title={x}}"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from dpbench.tasks.registry import RegistryError, get_pool, licence_filter, pool_tasks
+from dpbench.errors import RegistryError
+from dpbench.tasks.registry import get_pool, licence_filter, pool_tasks
 from tests.convert.test_umcm_colorectal import make_raw
 
 

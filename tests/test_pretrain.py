@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
-from baselines.bn_adapt import adapt_batch_norm
-from baselines.loss import make_optimizer, multitask_loss, rescale_head_grads, task_counts, warmup_optimizer
-from baselines.model import MultiTaskNet, TinyNet, build_backbone
-from baselines.stream import ResumableStream
-from baselines.train import (
+from dpbench_baselines.bn_adapt import adapt_batch_norm
+from dpbench_baselines.loss import make_optimizer, multitask_loss, rescale_head_grads, task_counts, warmup_optimizer
+from dpbench_baselines.model import MultiTaskNet, TinyNet, build_backbone
+from dpbench_baselines.stream import ResumableStream
+from dpbench_baselines.train import (
     CHECKPOINT,
     ENCODER,
     METRICS,
@@ -31,13 +29,16 @@ from baselines.train import (
     resolve_tasks,
     train_step,
 )
+from torch import nn
+
 from dpbench.build import BuildOptions, build_pool
-from dpbench.data import MultiTaskStream
 from dpbench.encoders import InputSpec, load_encoder
-from dpbench.encoders.load import finish_encoder
 from dpbench.encoders.random_net import RandomConvNet
+from dpbench.encoders.specs import finish_encoder
 from dpbench.errors import DpbenchError
 from dpbench.evaluation.run import EvalConfig, evaluate
+from dpbench.pool.built import BuiltPool
+from dpbench.pool.read import MultiTaskStream
 from dpbench.tasks.registry import get_pool
 from tests.conftest import SMALL_TASKS, run_cli
 
@@ -297,12 +298,11 @@ def test_pretrain_exports_an_encoder_that_dpbench_evaluates(small_pool: Path, tm
     assert [s.task for s in results.scores] == [SMALL_TASKS[2]]
 
 
-def test_task_selection_holds_out_linked_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_task_selection_holds_out_linked_tasks() -> None:
     built = ["synthetic-Necrosis", "synthetic-Breast1", "synthetic-Breast2", "synthetic-CellInclusion",
              "synthetic-Lung"]
     manifest = SimpleNamespace(tasks=[SimpleNamespace(name=n) for n in built])
-    monkeypatch.setattr("baselines.train.load_manifest", lambda root: manifest)
-    root = Path("unused")
+    root = BuiltPool(Path("unused"), manifest)  # type: ignore[arg-type]  # only the task names are read
     assert resolve_tasks(PretrainConfig(exclude=("synthetic-breast2",)), root) == [
         "synthetic-Necrosis", "synthetic-CellInclusion", "synthetic-Lung"]
     assert resolve_tasks(PretrainConfig(pool="synthetic", exclude=("synthetic-ProliferativePattern",)), root) == [
@@ -329,7 +329,7 @@ def test_bad_settings_are_clear_errors(small_pool: Path, tmp_path: Path) -> None
 
 
 def test_cli_pretrain_runs_and_cli_startup_does_not_import_torch(small_pool: Path, tmp_path: Path) -> None:
-    code = "import sys, baselines.cli, dpbench.cli; print('torch' in sys.modules)"
+    code = "import sys, dpbench_baselines.cli, dpbench.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
     args = ["pretrain", "--data", str(small_pool), "--pool", "synthetic", "--exclude", SMALL_TASKS[0], "--arch",
             "tiny", "--weights", "none", "--size", "32", "--iterations", "3", "--batch-size", "4",

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dpbench import publish as publish_module
 from dpbench.errors import DpbenchError
-from dpbench.publish import publish_pool, refusal_reason
-from dpbench.shards import load_manifest
+from dpbench.pool.manifest import load_manifest
+from dpbench.pool.verify import verify_pool
 from dpbench.tasks import get_task
 from dpbench.tasks.models import Task
-from dpbench.verify import verify_pool
+from dpbench.transport import publish as publish_module
+from dpbench.transport.publish import publish_pool, refusal_reason
 from tests.conftest import SMALL_TASKS, run_cli
 
 

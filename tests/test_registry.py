@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from dpbench_baselines.loto import loto_folds
 from pydantic import ValidationError
 
-from dpbench.protocols import loto_folds
+from dpbench.errors import RegistryError
 from dpbench.tasks import Task, all_tasks, get_pool, get_task, pool_version
 from dpbench.tasks.models import REDISTRIBUTABLE
-from dpbench.tasks.registry import RegistryError, pool_tasks
+from dpbench.tasks.registry import pool_tasks
 
 ALL = sorted(all_tasks())
 

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dpbench.splits import SampleRef, grouped_split
+from dpbench.pool.splits import SampleRef, grouped_split
+from dpbench.synthetic.pins import compute_pins
 from dpbench.tasks import get_task
 from dpbench.tasks.registry import paper_and_public_tasks
-from dpbench.tasks.synthetic import load_pins, synthetic_split
+from dpbench.tasks.synthetic import load_pins
 
 FRACTIONS = {"train": 0.6, "val": 0.15, "test": 0.25}
 
@@ -67,10 +68,14 @@ def test_zero_fraction_split_stays_empty_and_errors_are_clear() -> None:
 
 
 def test_synthetic_splits_match_their_pins() -> None:
-    """The split of every synthetic task is the same on this machine as where it was pinned."""
+    """The split, sizes and tile size of every synthetic task are the same here as where they were pinned, and the
+    registry serves exactly the pinned data."""
     pins = load_pins()
     tasks = [t for t in paper_and_public_tasks() if t.role in ("pretrain", "evaluate")]
     assert len(pins) == len(tasks) == 22
+    assert compute_pins() == pins
     for paper in tasks:
-        assert synthetic_split(paper).sha256 == pins[f"synthetic-{paper.name}"], paper.name
-        assert get_task(f"synthetic-{paper.name}").split_sha256 == pins[f"synthetic-{paper.name}"]
+        mirror = get_task(f"synthetic-{paper.name}")
+        pin = pins[mirror.name]
+        assert mirror.split_sha256 == pin["split_sha256"] and mirror.patch_px == pin["patch_px"]
+        assert [mirror.sizes.train.images, mirror.sizes.train.groups] == pin["sizes"]["train"]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
+from dpbench.synthetic.pins import synthetic_split
 from dpbench.synthetic.plan import plan_task
 from dpbench.synthetic.pool import SyntheticSource
 from dpbench.tasks import get_pool, get_task, pool_tasks
-from dpbench.tasks.synthetic import paper_task_of, synthetic_split
+from dpbench.tasks.synthetic import paper_name_of
 
 
 def test_synthetic_pool_mirrors_the_paper_pool() -> None:
     synthetic = pool_tasks(get_pool("synthetic"))
     assert len(synthetic) == 22 and get_pool("synthetic").synthetic
     for task in synthetic:
-        paper = paper_task_of(task)
+        paper = get_task(paper_name_of(task))
         assert task.name == f"synthetic-{paper.name}" and task.synthetic
         assert (task.n_classes, task.split_unit, task.role) == (paper.n_classes, paper.split_unit, paper.role)
         assert task.linked == tuple(f"synthetic-{n}" for n in paper.linked)

@@ -15,9 +15,9 @@ import pytest
 import webdataset as wds
 from torch.utils.data import DataLoader
 
-from dpbench.data import raw_shard_dataset
-from dpbench.shards import load_manifest
-from dpbench.tarstream import MemberRef, _ustar, expand_local_shards, iter_members, resolve
+from dpbench.pool.manifest import load_manifest
+from dpbench.pool.read import raw_shard_dataset
+from dpbench.pool.tarstream import MemberRef, _ustar, expand_local_shards, iter_members, resolve
 
 
 def _tar(path: Path, members: list[tuple[str, bytes]], fmt: int = tarfile.PAX_FORMAT, directory: bool = False) -> Path:

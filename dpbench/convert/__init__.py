@@ -13,7 +13,8 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
 
 __all__ = ["Converter", "RawDataError", "converter_for", "converter_module", "locate", "supported_sources"]

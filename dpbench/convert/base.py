@@ -1,6 +1,6 @@
 """The converter base class: a ``TaskSource`` that lists a raw dataset's samples and crops them lazily.
 
-A converter knows one raw layout. ``scan`` yields :class:`~dpbench.samples.Sample` records whose ``source``
+A converter knows one raw layout. ``scan`` yields :class:`~dpbench.tasks.samples.Sample` records whose ``source``
 is the raw file (relative to the source folder) and whose ``coords`` are the crop in that file's level-0
 pixels; pixels are read only when a shard is written. Bad raw input raises :class:`RawDataError` naming the
 file, or is skipped with a reason that is logged and counted, never silently mislabelled.
@@ -20,19 +20,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dpbench.errors import DpbenchError
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 log = logging.getLogger("dpbench.convert")
 
 #: Image files converters read (others in a class folder are skipped with a count).
+#: Subfolder of a source's raw folder where ``dpbench sources fetch`` keeps the archives it downloaded.
+ARCHIVES = ".archives"
 IMAGE_EXT = frozenset({".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg"})
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-]+")
-
-
-class RawDataError(DpbenchError):
-    """Raw data that cannot be converted; the message names the file and the fix."""
 
 
 def seeded_rng(*parts: object) -> np.random.Generator:

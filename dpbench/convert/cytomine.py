@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dpbench.convert.base import RawDataError
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SPLITS, SplitName
 
 TERMS_FILES = ("terms.json", "terms.csv")

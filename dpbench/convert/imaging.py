@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from dpbench.convert.base import RawDataError
+from dpbench.errors import RawDataError
 
 Image.MAX_IMAGE_PIXELS = None  # raw pathology frames are large by design
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dpbench.convert.base import Converter, RawDataError, raw_files, safe_key
+from dpbench.convert.base import Converter, raw_files, safe_key
 from dpbench.convert.imaging import grid, image_size, read_mask, window_sums
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 
 def patient_prefix(name: str, path: Path) -> str:

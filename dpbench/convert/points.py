@@ -17,10 +17,11 @@ from typing import Literal
 
 import numpy as np
 
-from dpbench.convert.base import Converter, RawDataError, seeded_rng
+from dpbench.convert.base import Converter, seeded_rng
 from dpbench.convert.imaging import image_size, points_in, positions, shifted_windows
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SplitName
+from dpbench.tasks.samples import Sample
 
 _HEADER_FIELD = re.compile(r"^[A-Za-z_ ]*$")
 

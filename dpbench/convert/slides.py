@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dpbench.convert.base import RawDataError
+from dpbench.errors import RawDataError
 
 if TYPE_CHECKING:
     import openslide

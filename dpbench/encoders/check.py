@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from dpbench.encoders.base import Encoder, InputSpec, module_device, one_line, resolve_device
-from dpbench.errors import DpbenchError
+from dpbench.errors import DpbenchError, EncoderCheckFailed
 
 #: Features may differ by at most TOLERANCE × max(1, max |feature|) between runs / batch compositions.
 TOLERANCE = {"cpu": 1e-4, "cuda": 1e-3}  # cuda: TF32 and per-batch-size kernel choices
@@ -25,7 +25,7 @@ class Check:
     detail: str
 
 
-class _Failed(Exception):
+class _Failed(EncoderCheckFailed):
     """A check that failed for a reason other than an exception from the encoder."""
 
 

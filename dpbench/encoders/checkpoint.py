@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from dpbench.encoders.base import Encoder, InputSpec, first_line
-from dpbench.encoders.load import build_module, finish_encoder
+from dpbench.encoders.specs import build_module, finish_encoder, schemes
 from dpbench.errors import DpbenchError
 from dpbench.io import atomic_open
 
@@ -39,8 +39,8 @@ def _check_arch(arch: str) -> None:
         bad = f"weights come from the state_dict: use torchvision:{rest.partition(':')[0]}"
     if scheme == "timm" and not rest.endswith(":random"):
         bad = f"weights come from the state_dict: use timm:{rest}:random"
-    if scheme not in ("random", "torchvision", "timm", "python", "checkpoint", "torchscript"):
-        bad = "use random[:SEED], torchvision:NAME, timm:NAME:random or python:MODULE:ATTR"
+    if scheme not in schemes():
+        bad = "use random[:SEED], torchvision:NAME, timm:NAME:random, python:MODULE:ATTR or a registered scheme"
     if bad:
         raise DpbenchError(f"checkpoint arch {arch!r} is not a weight-free encoder spec; {bad}")
 
@@ -127,3 +127,10 @@ def load_encoder_checkpoint(path: Path, spec: str | None = None) -> Encoder:
     input = InputSpec.from_dict(data["input"], source=f"{source} input")
     module = _build(data["arch"], data["state_dict"], source)
     return finish_encoder(spec or f"checkpoint:{path}", module, input)
+
+
+def checkpoint_scheme(spec: str, rest: str | None) -> Encoder:
+    """The ``checkpoint:PATH`` encoder spec (registered in the ``dpbench.encoders`` entry-point group)."""
+    if not rest:
+        raise DpbenchError(f"bad spec {spec!r}: expected checkpoint:PATH")
+    return load_encoder_checkpoint(Path(rest).expanduser(), spec=spec)

@@ -21,12 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from dpbench.data import decode_rgb, raw_shard_dataset
 from dpbench.encoders import Encoder
 from dpbench.encoders.base import resolve_device as resolve_device  # re-exported: callers import it from here
 from dpbench.errors import DpbenchError
 from dpbench.io import atomic_write_bytes
-from dpbench.shards import Manifest, load_manifest
+from dpbench.pool.built import BuiltPool, as_pool
+from dpbench.pool.manifest import Manifest
+from dpbench.pool.read import decode_rgb, raw_shard_dataset
 
 Precision = Literal["fp32", "bf16"]
 FEATURE_FORMAT = 3
@@ -51,15 +52,14 @@ def cache_key(encoder: Encoder, manifest: Manifest, task: str, split: str, preci
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def extract_splits(encoder: Encoder, root: Path, pairs: list[tuple[str, str]], *, device: str = "auto",
+def extract_splits(encoder: Encoder, pool: BuiltPool | Path, pairs: list[tuple[str, str]], *, device: str = "auto",
                    batch_size: int = 64, workers: int = 0, precision: Precision = "fp32", channels_last: bool = False,
                    cache_dir: Path | None = None, on_batch: Callable[[int], None] | None = None,
-                   manifest: Manifest | None = None) -> dict[tuple[str, str], Features]:
+                   ) -> dict[tuple[str, str], Features]:
     """Features of several (task, split) pairs: cached ones are loaded, the rest extracted in one pass.
-
-    ``manifest``: ``root``'s, when already loaded.
     """
-    manifest = load_manifest(root) if manifest is None else manifest
+    pool = as_pool(pool)
+    root, manifest = pool.root, pool.manifest
     found: dict[tuple[str, str], Features] = {}
     keys = {pair: cache_key(encoder, manifest, *pair, precision) for pair in pairs}
     for pair in pairs:

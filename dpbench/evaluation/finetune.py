@@ -15,12 +15,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dpbench.data import shard_dataset
 from dpbench.encoders import Encoder
 from dpbench.errors import DpbenchError, Unscorable
 from dpbench.evaluation.features import resolve_device
 from dpbench.evaluation.metrics import score, softmax
-from dpbench.shards import Manifest, load_manifest
+from dpbench.pool.built import BuiltPool, as_pool
+from dpbench.pool.read import shard_dataset
 from dpbench.tasks.models import Task
 
 
@@ -83,14 +83,13 @@ def _predict(model: nn.Module, loader: DataLoader[Any], device: torch.device, am
     return keys, np.concatenate(ys), softmax(np.concatenate(logits))
 
 
-def finetune(encoder: Encoder, root: Path, task: Task, seed: int, config: FinetuneConfig | None = None,
-             device: str = "auto", manifest: Manifest | None = None) -> FinetuneResult:
+def finetune(encoder: Encoder, pool: BuiltPool | Path, task: Task, seed: int, config: FinetuneConfig | None = None,
+             device: str = "auto") -> FinetuneResult:
     """Fine-tune a copy of ``encoder`` on ``task`` for every learning rate; return the best on validation.
-
-    ``manifest``: ``root``'s, when already loaded.
     """
     config = config or FinetuneConfig()
-    manifest = load_manifest(root) if manifest is None else manifest
+    pool = as_pool(pool)
+    root, manifest = pool.root, pool.manifest
     if manifest.task(task.name).splits["val"].images == 0:
         raise Unscorable(f"task {task.name} has no validation split, which fine-tuning needs to pick an epoch")
     urls = {split: [str(root / s.path) for s in manifest.shards_of(task.name, split)]

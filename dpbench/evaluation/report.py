@@ -13,9 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dpbench.errors import RegistryError
 from dpbench.io import atomic_write_bytes
 from dpbench.results import Results, scores_by_task, task_summaries
-from dpbench.tasks.registry import RegistryError, get_task
+from dpbench.tasks.registry import get_task
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}
 table{border-collapse:collapse;margin:1em 0}

@@ -26,8 +26,9 @@ from dpbench.evaluation.finetune import FinetuneConfig, finetune
 from dpbench.evaluation.metrics import confusion
 from dpbench.evaluation.probe import C_GRID, linear_probe
 from dpbench.io import atomic_write_json, sha256_file
+from dpbench.pool.built import BuiltPool, as_pool
+from dpbench.pool.manifest import MANIFEST
 from dpbench.results import Provenance, Results, TaskScore
-from dpbench.shards import MANIFEST, Manifest, load_manifest
 from dpbench.tasks.registry import get_task
 
 Protocol = Literal["linear", "finetune"]
@@ -99,28 +100,27 @@ def _linear(task_name: str, feats: dict[tuple[str, str], Features], config: Eval
     return scores
 
 
-def _finetune(encoder: Encoder, root: Path, task_name: str, config: EvalConfig, progress: Progress,
-              manifest: Manifest) -> list[TaskScore]:
+def _finetune(encoder: Encoder, pool: BuiltPool, task_name: str, config: EvalConfig,
+              progress: Progress) -> list[TaskScore]:
     task = get_task(task_name)
     scores = []
     for seed in config.seeds:
         progress(task_name, f"fine-tune seed {seed}")
-        out = finetune(encoder, root, task, seed, config.finetune, config.device, manifest)
+        out = finetune(encoder, pool, task, seed, config.finetune, config.device)
         scores.append(task_score(task_name, seed, task.metric, out.test_score, out.test_keys, out.test_scores,
                                   out.test_y, out.test_scores.argmax(axis=1), task.n_classes,
                                   {"lr": out.lr, "epoch": out.epoch, "val_score": out.val_score}))
     return scores
 
 
-def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: EvalConfig, out: Path,
+def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, config: EvalConfig, out: Path,
              name: str | None = None, cache: Path | None = None,
              progress: Progress = lambda task, event: None,
-             on_images: Callable[[int, int], None] | None = None, manifest: Manifest | None = None) -> Results:
+             on_images: Callable[[int, int], None] | None = None) -> Results:
     """Evaluate ``encoder`` on the built pool in ``root``; write ``out/results.json`` and return it.
-
-    ``manifest``: ``root``'s, when already loaded.
     """
-    manifest = load_manifest(root) if manifest is None else manifest
+    pool = as_pool(pool)
+    root, manifest = pool.root, pool.manifest
     chosen = tasks or [t.name for t in manifest.tasks]
     for task in chosen:
         manifest.task(task)
@@ -145,10 +145,10 @@ def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: Eval
             if on_images:
                 on_images(extracted[0], total)
 
-        feats = extract_splits(encoder, root, pairs, device=config.device, batch_size=config.batch_size,
+        feats = extract_splits(encoder, pool, pairs, device=config.device, batch_size=config.batch_size,
                                workers=config.workers, precision=config.precision,
                                channels_last=config.channels_last, cache_dir=cache, on_batch=counted,
-                               manifest=manifest)
+                               )
     for task in chosen:
         done = partial / f"{task}.json"
         if done.is_file():
@@ -159,7 +159,7 @@ def evaluate(encoder: Encoder, root: Path, tasks: list[str] | None, config: Eval
             if config.protocol == "linear":
                 result = _linear(task, feats, config, progress)
             else:
-                result = _finetune(encoder, root, task, config, progress, manifest)
+                result = _finetune(encoder, pool, task, config, progress)
         except Unscorable as exc:
             skipped[task] = str(exc)
             progress(task, "skipped")

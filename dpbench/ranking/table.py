@@ -86,7 +86,8 @@ def _direction(task: str, frame: pd.DataFrame, metrics: dict[str, str]) -> bool:
     if not names and task in metrics:
         names = {metrics[task]}
     if not names:
-        from dpbench.tasks.registry import RegistryError, get_task
+        from dpbench.errors import RegistryError
+        from dpbench.tasks.registry import get_task
 
         try:
             names = {get_task(task).metric}

@@ -8,11 +8,12 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from dpbench.samples import Sample
 from dpbench.synthetic.plan import SyntheticPlan, plan_task, stable_int
 from dpbench.synthetic.render import ClassStyle, GroupStyle, class_styles, group_style, render_tile
 from dpbench.tasks.models import Task
-from dpbench.tasks.synthetic import paper_task_of
+from dpbench.tasks.registry import get_task
+from dpbench.tasks.samples import Sample
+from dpbench.tasks.synthetic import paper_name_of
 
 #: Nominal resolution of the synthetic tiles (they mimic 20x tiles; it is not a measurement).
 NOMINAL_UM_PER_PX = 0.5
@@ -25,7 +26,7 @@ class SyntheticSource:
 
     def __init__(self, task: Task) -> None:
         self.task = task
-        self.plan: SyntheticPlan = plan_task(paper_task_of(task))
+        self.plan: SyntheticPlan = plan_task(get_task(paper_name_of(task)))
         self.skipped: dict[str, int] = {}  # a generator leaves nothing out
 
     @cached_property

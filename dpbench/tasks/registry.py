@@ -9,11 +9,9 @@ import pkgutil
 from functools import cache
 from typing import Protocol, TypeVar
 
+from dpbench.errors import RegistryError
 from dpbench.tasks.models import Pool, Source, Task
-
-
-class RegistryError(LookupError):
-    """An unknown task or pool name (the message lists what exists)."""
+from dpbench.tasks.synthetic import synthetic_tasks
 
 
 @cache
@@ -31,8 +29,6 @@ def paper_and_public_tasks() -> tuple[Task, ...]:
 @cache
 def all_tasks() -> dict[str, Task]:
     """Name → task for every registered task, real and synthetic; checks cross-task invariants."""
-    from dpbench.tasks.synthetic import synthetic_tasks
-
     real = paper_and_public_tasks()
     rank = {name: i for i, name in enumerate(MORMONT2020)}
     real = tuple(sorted(real, key=lambda t: (rank.get(t.name, len(rank)), t.name)))

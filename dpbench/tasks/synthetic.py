@@ -1,8 +1,8 @@
-"""The embedded ``synthetic`` pool: one procedurally generated mirror per paper task.
+"""The embedded ``synthetic`` pool: one procedurally generated mirror per paper task, as pure data.
 
-Each ``synthetic-<name>`` keeps its paper task's class count, class names, split unit, role and links;
-its sizes are the counts the grouped splitter realises on the generator's plan, and its split hash is
-pinned in ``synthetic_pins.json`` so that any change in generation or splitting is caught.
+Each ``synthetic-<name>`` keeps its paper task's class count, class names, split unit, role and links. Its split
+sizes, split hash and tile size are pinned in ``synthetic_pins.json`` (written by :mod:`dpbench.synthetic.pins`
+from the generator's plan), so the registry reads data and never computes a split at import.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from typing import Any
 
-from dpbench.splits import SampleRef, SplitManifest, grouped_split
-from dpbench.synthetic.plan import plan_task
+from dpbench.errors import RegistryError
 from dpbench.tasks.models import SPLITS, Source, SplitCount, SplitSizes, Task
 
 SYNTHETIC_SOURCE = Source(
@@ -29,37 +29,31 @@ SYNTHETIC_SOURCE = Source(
 )
 
 PINS_FILE = "synthetic_pins.json"
-
-
-def load_pins() -> dict[str, str]:
-    """Pinned split sha256 per synthetic task (empty if the pin file is absent)."""
-    path = resources.files("dpbench.tasks").joinpath(PINS_FILE)
-    if not path.is_file():
-        return {}
-    pins: dict[str, str] = json.loads(path.read_text())
-    return pins
+PREFIX = "synthetic-"
 
 
 @cache
-def synthetic_split(paper: Task) -> SplitManifest:
-    """The grouped split of the synthetic mirror of ``paper`` (computed from the plan, no pixels)."""
-    plan = plan_task(paper)
-    refs = [SampleRef(k, g, lab) for k, g, lab in zip(plan.keys, plan.groups, plan.labels, strict=True)]
-    return grouped_split(plan.name, plan.unit, refs, paper.sizes.fractions(), paper.n_classes)
+def load_pins() -> dict[str, dict[str, Any]]:
+    """The pinned split sha256, split sizes and tile size per synthetic task."""
+    path = resources.files("dpbench.tasks").joinpath(PINS_FILE)
+    pins: dict[str, dict[str, Any]] = json.loads(path.read_text())
+    return pins
 
 
-def mirror(paper: Task, pins: dict[str, str]) -> Task:
-    """The synthetic task that mirrors ``paper``."""
-    split = synthetic_split(paper)
-    counts = split.counts()
-    sizes = SplitSizes(**{s: SplitCount(images=counts[s][0], groups=counts[s][1]) for s in SPLITS})
-    name = f"synthetic-{paper.name}"
+def mirrored(real: tuple[Task, ...]) -> list[Task]:
+    """The paper tasks that get a synthetic mirror (the pre-training and evaluation roles), in order."""
+    return [t for t in real if t.role in ("pretrain", "evaluate")]
+
+
+def mirror(paper: Task, pin: dict[str, Any]) -> Task:
+    """The synthetic task that mirrors ``paper``, sized by its ``pin``."""
+    sizes = SplitSizes(**{s: SplitCount(images=pin["sizes"][s][0], groups=pin["sizes"][s][1]) for s in SPLITS})
     return Task(
-        name=name, abbreviation=f"syn-{paper.abbreviation}", source=SYNTHETIC_SOURCE, origin=paper.origin,
-        organ=paper.organ, stain="H&E", n_classes=paper.n_classes, classes=paper.classes,
+        name=f"{PREFIX}{paper.name}", abbreviation=f"syn-{paper.abbreviation}", source=SYNTHETIC_SOURCE,
+        origin=paper.origin, organ=paper.organ, stain="H&E", n_classes=paper.n_classes, classes=paper.classes,
         metric=paper.metric, split_unit=paper.split_unit, sizes=sizes, role=paper.role,
-        linked=tuple(f"synthetic-{n}" for n in paper.linked), patch_px=plan_task(paper).tile_px,
-        um_per_px=None, synthetic=True, split_sha256=pins.get(name),
+        linked=tuple(f"{PREFIX}{n}" for n in paper.linked), patch_px=pin["patch_px"],
+        um_per_px=None, synthetic=True, split_sha256=pin["split_sha256"],
         preprocessing=(f"SYNTHETIC mirror of {paper.name}: same classes, split unit and links; "
                        "H&E-like tiles rendered from a seed with a per-group stain and scale shift."),
     )
@@ -68,29 +62,14 @@ def mirror(paper: Task, pins: dict[str, str]) -> Task:
 def synthetic_tasks(real: tuple[Task, ...]) -> tuple[Task, ...]:
     """Mirrors of the paper's 22 tasks, in the same order."""
     pins = load_pins()
-    return tuple(mirror(t, pins) for t in real if t.role in ("pretrain", "evaluate"))
+    missing = [f"{PREFIX}{t.name}" for t in mirrored(real) if f"{PREFIX}{t.name}" not in pins]
+    if missing:
+        raise RegistryError(f"no pin for {', '.join(missing)} in {PINS_FILE}; run python -m dpbench.synthetic.pins")
+    return tuple(mirror(t, pins[f"{PREFIX}{t.name}"]) for t in mirrored(real))
 
 
-def paper_task_of(task: Task) -> Task:
-    """The paper task a synthetic task mirrors."""
-    from dpbench.tasks.registry import get_task
-
+def paper_name_of(task: Task) -> str:
+    """The name of the paper task a synthetic task mirrors."""
     if not task.synthetic:
         raise ValueError(f"{task.name} is not synthetic")
-    return get_task(task.name.removeprefix("synthetic-"))
-
-
-def write_pins() -> dict[str, str]:
-    """Recompute and store the pins (maintainers only: after an intended generator change)."""
-    from dpbench.tasks.registry import paper_and_public_tasks
-
-    pins = {f"synthetic-{t.name}": synthetic_split(t).sha256
-            for t in paper_and_public_tasks() if t.role in ("pretrain", "evaluate")}
-    target = resources.files("dpbench.tasks").joinpath(PINS_FILE)
-    with resources.as_file(target) as path:
-        path.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")
-    return pins
-
-
-if __name__ == "__main__":
-    print(f"wrote {len(write_pins())} pins")
+    return task.name.removeprefix(PREFIX)

@@ -11,8 +11,8 @@ from PIL import Image
 
 from dpbench.convert import RawDataError, converter_for
 from dpbench.convert.sources.janowczyk_mitosis import mask_centroids
-from dpbench.samples import Sample
 from dpbench.tasks.registry import get_task
+from dpbench.tasks.samples import Sample
 
 TASK = get_task("Janowczyk5")
 NEG, POS = TASK.class_names.index("no_mitosis"), TASK.class_names.index("mitosis")

@@ -11,8 +11,8 @@ from PIL import Image
 
 from dpbench.convert import RawDataError, converter_for
 from dpbench.convert.imaging import read_rgb
-from dpbench.samples import Sample
 from dpbench.tasks.registry import get_task
+from dpbench.tasks.samples import Sample
 from tests.conftest import REALDATA
 
 TASK = get_task("MitosAtypia14")

@@ -14,7 +14,7 @@ from PIL import Image
 from dpbench.build import BuildOptions, build_pool
 from dpbench.convert import RawDataError, converter_for, locate
 from dpbench.convert.sources.private import PrivateExport
-from dpbench.shards import iter_tar_samples
+from dpbench.pool.tarstream import iter_tar_samples
 from dpbench.tasks.registry import get_pool, get_task
 
 NECROSIS = get_task("Necrosis")

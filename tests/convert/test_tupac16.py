@@ -11,8 +11,8 @@ from PIL import Image
 
 from dpbench.convert import RawDataError, converter_for
 from dpbench.convert.points import covering_grid
-from dpbench.samples import Sample
 from dpbench.tasks.registry import get_task
+from dpbench.tasks.samples import Sample
 
 TASK = get_task("Tupac16Mitosis")
 NEG, POS = TASK.class_names.index("no_mitosis"), TASK.class_names.index("mitosis")

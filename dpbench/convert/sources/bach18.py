@@ -29,10 +29,11 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter
 from dpbench.convert.imaging import grid, image_size
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("bach18",)
 ARCHIVE_DIR = "ICIAR2018_BACH_Challenge"

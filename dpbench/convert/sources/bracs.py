@@ -23,9 +23,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError, subfolders
-from dpbench.samples import Sample
+from dpbench.convert.base import Converter, subfolders
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SPLITS, SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("bracs",)
 _NAME = re.compile(r"^BRACS_(?P<slide>\d+)_(?P<cls>[A-Z]+)_(?P<n>\d+)$")

@@ -29,10 +29,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
-from dpbench.samples import Sample
-from dpbench.shards import shuffle_order
+from dpbench.convert.base import Converter
+from dpbench.errors import RawDataError
+from dpbench.io import shuffle_order
 from dpbench.tasks.models import SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("breakhis",)
 ARCHIVE_DIR = "BreaKHis_v1"

@@ -48,19 +48,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dpbench.convert.base import Converter, RawDataError, seeded_rng
+from dpbench.convert.base import Converter, seeded_rng
 from dpbench.convert.imaging import area_fractions, grid
-from dpbench.convert.slides import (
-    SlideCache,
-    parse_asap_xml,
-    rasterise,
-    read_tile,
-    slide_mpp,
-    thumbnail,
-    tissue_mask,
-)
-from dpbench.samples import Sample
+from dpbench.convert.slides import SlideCache, parse_asap_xml, rasterise, read_tile, slide_mpp, thumbnail, tissue_mask
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("camelyon16",)
 log = logging.getLogger("dpbench.convert")

@@ -24,9 +24,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
-from dpbench.samples import Sample
+from dpbench.convert.base import Converter
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("gleason_arvaniti",)
 TRAIN_DIR = "train_validation_patches_750"

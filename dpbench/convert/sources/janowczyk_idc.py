@@ -33,10 +33,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError, subfolders
-from dpbench.fetch import ARCHIVES
-from dpbench.samples import Sample
+from dpbench.convert.base import ARCHIVES, Converter, subfolders
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SPLITS, SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("janowczyk_idc",)
 ARCHIVE_DIR = "IDC_regular_ps50_idx5"

@@ -26,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import IMAGE_EXT, Converter, RawDataError, safe_key, subfolders
+from dpbench.convert.base import IMAGE_EXT, Converter, safe_key, subfolders
 from dpbench.convert.imaging import image_size
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("janowczyk_lymphoma",)
 TILE = 384

@@ -29,11 +29,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter
 from dpbench.convert.imaging import image_size, read_mask
 from dpbench.convert.points import PointConverter
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("janowczyk_mitosis",)
 OVERLAP = 50

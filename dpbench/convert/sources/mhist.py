@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError, read_rows
-from dpbench.samples import Sample
+from dpbench.convert.base import Converter, read_rows
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("mhist",)
 CSV_NAME = "annotations.csv"

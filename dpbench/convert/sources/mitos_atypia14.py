@@ -35,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter
 from dpbench.convert.points import PointConverter, read_point_csv
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("mitos_atypia14",)
 OVERLAP = 64

@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError, key_safe
-from dpbench.samples import Sample
+from dpbench.convert.base import Converter, key_safe
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("nct_crc_he",)
 #: (archive folder, official split or None, key prefix)

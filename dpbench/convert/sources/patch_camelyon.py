@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from dpbench.convert.base import Converter, RawDataError
-from dpbench.fetch import ARCHIVES
+from dpbench.convert.base import ARCHIVES, Converter
+from dpbench.errors import RawDataError
 from dpbench.io import atomic_open
-from dpbench.samples import Sample
 from dpbench.tasks.models import SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("patch_camelyon",)
 PREFIX = "camelyonpatch_level_2_split_"

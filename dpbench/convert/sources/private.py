@@ -63,7 +63,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dpbench.convert.base import IMAGE_EXT, Converter, RawDataError, key_safe
+from dpbench.convert.base import IMAGE_EXT, Converter, key_safe
 from dpbench.convert.cytomine import (
     CLASSES_FILE,
     IMAGES_FILE,
@@ -76,8 +76,9 @@ from dpbench.convert.cytomine import (
     read_terms,
     terms_file,
 )
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SPLITS, SplitName, Task
+from dpbench.tasks.samples import Sample
 
 log = logging.getLogger("dpbench.convert")
 

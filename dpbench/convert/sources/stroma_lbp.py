@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import IMAGE_EXT, Converter, RawDataError, raw_files, safe_key
-from dpbench.samples import Sample
+from dpbench.convert.base import IMAGE_EXT, Converter, raw_files, safe_key
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("stroma_lbp",)
 #: Folder names (lower case) accepted for each class of the task, in the task's class order.

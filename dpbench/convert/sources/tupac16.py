@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter
 from dpbench.convert.points import PointConverter, read_point_csv
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("tupac16",)
 IMAGE_PARTS = "mitoses_train_image_data_part_*"

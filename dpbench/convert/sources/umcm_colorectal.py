@@ -16,9 +16,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError
-from dpbench.samples import Sample
+from dpbench.convert.base import Converter
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("umcm_colorectal",)
 ARCHIVE_DIR = "Kather_texture_2016_image_tiles_5000"

@@ -23,9 +23,10 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from dpbench.convert.base import Converter, RawDataError, key_safe, read_rows, subfolders
-from dpbench.samples import Sample
+from dpbench.convert.base import Converter, key_safe, read_rows, subfolders
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import SplitName, Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("unitopatho",)
 SUBSET = "800"

@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dpbench.convert.base import Converter, RawDataError
+from dpbench.convert.base import Converter
 from dpbench.convert.imaging import grid, image_size, points_in
 from dpbench.convert.points import PointConverter
-from dpbench.samples import Sample
+from dpbench.errors import RawDataError
 from dpbench.tasks.models import Task
+from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("warwick_crc",)
 ARCHIVE_DIR = "CRCHistoPhenotypes_2016_04_28"

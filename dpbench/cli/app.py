@@ -1,0 +1,61 @@
+"""The ``dpbench`` command line: one typer app, each command group in its own module, plug-ins added last."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import typer
+
+from dpbench import __version__
+from dpbench.cli.audit import audit_command
+from dpbench.cli.build import build, verify
+from dpbench.cli.check_encoder import check_encoder_command
+from dpbench.cli.distribute import download_command, publish_command
+from dpbench.cli.evaluate import eval_command
+from dpbench.cli.rank import rank
+from dpbench.cli.sources import sources_app
+from dpbench.cli.support import console, fail
+from dpbench.cli.tasks import docs, pools_table, tasks_app
+
+app = typer.Typer(help="dpbench: benchmark digital-pathology encoders on grouped, sharded tasks.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(sources_app, name="sources")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"dpbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """dpbench: benchmark digital-pathology encoders on grouped, sharded tasks."""
+
+
+app.command("pools")(pools_table)
+app.command("build")(build)
+app.command("verify")(verify)
+app.command("docs")(docs)
+app.command("rank")(rank)
+app.command("audit")(audit_command)
+app.command("eval")(eval_command)
+app.command("check-encoder")(check_encoder_command)
+app.command("publish")(publish_command)
+app.command("download")(download_command)
+
+
+def _load_plugins() -> None:
+    for entry in entry_points(group="dpbench.cli"):
+        try:
+            entry.load()(app)
+        except Exception as exc:  # a broken plug-in must not take the core CLI down
+            fail(f"plug-in {entry.name!r} failed to load ({exc}); its commands are unavailable", 0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _load_plugins()
+    app()

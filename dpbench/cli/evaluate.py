@@ -1,0 +1,118 @@
+"""``dpbench eval``: how good is my encoder on the pathology pool?"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dpbench.cli.support import SPECS, console, friendly
+from dpbench.errors import DpbenchError
+
+if TYPE_CHECKING:
+    from dpbench.results import Results
+
+
+def floats(text: str) -> tuple[float, ...]:
+    """``--lrs``: comma-separated numbers."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise DpbenchError(f"--lrs takes comma-separated numbers, got {text!r}") from exc
+
+
+@friendly
+def eval_command(
+    encoder: str = typer.Option(..., help=f"Encoder spec: {SPECS}."),
+    pool: str = typer.Option("synthetic", help="Pool the data folder must hold."),
+    data: Path = typer.Option(Path("dpbench-data"), help="Built pool (dpbench build --out)."),
+    tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks (repeatable)."),
+    licence_allow: list[str] | None = typer.Option(
+        None, "--licence-allow", help="Only tasks under these licences, e.g. CC0-1.0,CC-BY-4.0 (repeatable)."),
+    protocol: str = typer.Option("linear", help="linear (features + linear SVM) or finetune."),
+    probe: str = typer.Option("svm", help="svm (scikit-learn LinearSVC grid) or fast (batched solver)."),
+    seeds: int = typer.Option(0, help="Seeds per task; 0 = the protocol's default (linear 1, finetune 5)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    batch_size: int = typer.Option(64, help="Batch size for extraction and fine-tuning."),
+    workers: int = typer.Option(0, help="Data-loading worker processes."),
+    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast) for feature extraction."),
+    channels_last: bool = typer.Option(False, help="Use channels_last memory format."),
+    epochs: int = typer.Option(100, help="Fine-tuning epochs (paper: 100)."),
+    lrs: str = typer.Option("1e-3,1e-4,1e-5,1e-6", help="Fine-tuning learning rates (paper grid)."),
+    max_batches: int = typer.Option(0, help="Fine-tuning batches per epoch (0 = all), a CPU budget."),
+    augment: bool = typer.Option(True, help="Fine-tuning flips and random square crops."),
+    amp: bool = typer.Option(False, help="bf16 autocast while fine-tuning."),
+    input_size: int = typer.Option(0, help="Override the encoder's input side in px (0 = its own)."),
+    name: str | None = typer.Option(None, help="Method name in the results (default: the encoder spec)."),
+    cache: bool = typer.Option(True, help="Cache features under DATA/.cache/features."),
+    out: Path = typer.Option(Path("dpbench-results"), help="Folder for results.json and report.html."),
+) -> None:
+    """Evaluate an encoder: features + linear SVM, or fine-tuning; write results.json and report.html."""
+    from dpbench.encoders import load_encoder
+    from dpbench.evaluation.finetune import FinetuneConfig
+    from dpbench.evaluation.report import write_report
+    from dpbench.evaluation.run import EvalConfig, evaluate
+    from dpbench.pool.built import BuiltPool
+
+    if protocol not in ("linear", "finetune") or probe not in ("svm", "fast") or precision not in ("fp32", "bf16"):
+        raise DpbenchError("use --protocol linear|finetune, --probe svm|fast and --precision fp32|bf16")
+    built = BuiltPool(data)
+    manifest = built.manifest
+    if manifest.pool != pool:
+        raise DpbenchError(f"{data} holds pool {manifest.pool!r}, not {pool!r}: build it with "
+                           f"dpbench build --pool {pool} --out DIR and pass --data DIR")
+    if licence_allow:
+        from dpbench.tasks.registry import licence_filter, parse_licences
+
+        tasks = [t.name for t in licence_filter(manifest.tasks, licence_allow) if not tasks or t.name in tasks]
+        if not tasks:
+            raise DpbenchError(f"no task in {data} is under {', '.join(sorted(parse_licences(licence_allow)))}")
+    n_seeds = seeds or (1 if protocol == "linear" else 5)
+    config = EvalConfig(
+        protocol="linear" if protocol == "linear" else "finetune", probe="fast" if probe == "fast" else "svm",
+        seeds=tuple(range(n_seeds)), device=device, batch_size=batch_size, workers=workers,
+        precision="bf16" if precision == "bf16" else "fp32", channels_last=channels_last,
+        finetune=FinetuneConfig(lrs=floats(lrs), epochs=epochs, batch_size=batch_size, augment=augment, amp=amp,
+                                workers=workers, max_batches=max_batches or None))
+    loaded = load_encoder(encoder)
+    if input_size:
+        loaded = dataclasses.replace(loaded, input=dataclasses.replace(loaded.input, size=input_size))
+    if manifest.synthetic:
+        console.print("[bold yellow]SYNTHETIC pool[/]: scores check the pipeline, not real-data performance.")
+    chosen = tasks or [t.name for t in manifest.tasks]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[event]}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        overall = bar.add_task("tasks", total=len(chosen), event="")
+        images = bar.add_task("feature extraction (images)", total=None, event="", visible=protocol == "linear")
+
+        def on_progress(task: str, event: str) -> None:
+            bar.update(overall, event=f"{task}: {event}")
+            if event in ("done", "reused", "skipped"):
+                bar.advance(overall)
+
+        results = evaluate(loaded, built, tasks, config, out, name=name,
+                           cache=data / ".cache" / "features" if cache else None, progress=on_progress,
+                           on_images=lambda done, total: bar.update(images, completed=done, total=total),
+                           )
+    write_report(results, out / "report.html")
+    print_results(results, out)
+
+
+def print_results(results: Results, out: Path) -> None:
+    """The per-task summary table, the skipped tasks and where the results and report are."""
+    from dpbench.results import task_summaries
+
+    table = Table(title=f"{results.method} on {results.provenance.pool} ({results.provenance.protocol}"
+                        + (", SYNTHETIC" if results.provenance.synthetic else "") + ")")
+    for column in ("task", "metric", "mean", "std", "seeds"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task, summary in task_summaries(results).items():
+        table.add_row(task, summary.metric, f"{summary.mean:.4f}", f"{summary.std:.4f}", str(summary.n))
+    console.print(table)
+    for task, why in results.skipped.items():
+        console.print(f"[yellow]skipped[/] {task}: {why}")
+    console.print(f"results: {out / 'results.json'}; report: {out / 'report.html'}")
