@@ -35,6 +35,11 @@ demo: $(STAMP)
 	$(BIN)/dpbench rank dpbench-results/tiny-multitask/results.json dpbench-results/random/results.json \
 		dpbench-results/resnet18-random-init/results.json --out dpbench-results/ranking \
 		--plot dpbench-results/ranking/cd.png
+# The leaderboard: a local service on SQLite takes the three results (re-scored from their predictions), prints
+# the board's URL and top rows, exports the static board to dpbench-results/leaderboard/site, and stops.
+	$(BIN)/dpbench leaderboard demo --pool dpbench-data --out dpbench-results/leaderboard \
+		dpbench-results/tiny-multitask/results.json dpbench-results/random/results.json \
+		dpbench-results/resnet18-random-init/results.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,22 +1,40 @@
 """The results file: one method's scores per task and seed, with the provenance a board needs.
 
-The evaluation protocols write it; the scorer and the leaderboard read it. Test predictions are kept
-(sample key → class probabilities) so that a board can re-score a submission itself.
+The evaluation protocols write it; the scorer and the leaderboard read it. Test predictions are kept at full
+precision (sample key → per-class scores) and the reported score is the task's metric of exactly those numbers, so a
+board can re-score a submission itself and get the same value. How each hyper-parameter was chosen is kept too
+(:class:`Selection`), with any degenerate choice named in ``warnings``.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dpbench.errors import DpbenchError
 
-RESULTS_SCHEMA = 1
+RESULTS_SCHEMA = 2
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Selection(BaseModel):
+    """How the protocol chose its hyper-parameter: the grid, the score of every grid value, and what was odd."""
+
+    model_config = _STRICT
+
+    parameter: str  # "C" (linear probe) or "lr" (fine-tuning; its epoch is in TaskScore.selected)
+    value: float
+    criterion: str  # what was maximised, e.g. "grouped 5-fold CV roc_auc on train+val"
+    grid: list[float]
+    curve: list[float | None]  # the criterion per grid value; None: no fold or split could score it
+    folds: int | None = None  # CV folds used (the probe)
+    unscorable_folds: int = 0  # CV folds left out because they could not be scored (a single class)
+    tie_rule: str = ""
+    fallback: str | None = None  # set when the criterion could not decide and a default was used
 
 
 class TaskScore(BaseModel):
@@ -28,9 +46,13 @@ class TaskScore(BaseModel):
     seed: int
     metric: str
     score: float
-    predictions: dict[str, list[float]] | None = None  # test sample key → class scores
-    confusion: list[list[int]] | None = None  # rows: true class, columns: predicted class
+    # test sample key → per-class scores, full precision; ``score`` is the metric of exactly these numbers
+    predictions: dict[str, list[float]] | None = None
+    prediction_kind: Literal["probability", "decision_value"] = "probability"
+    confusion: list[list[int]] | None = None  # rows: true class, columns: predicted class (arg-max of predictions)
     selected: dict[str, float] = Field(default_factory=dict)  # hyper-parameters the protocol chose (C, lr, epoch)
+    selection: Selection | None = None
+    warnings: list[str] = Field(default_factory=list)  # degenerate choices: grid edge, fallback, unscorable folds
 
     @field_validator("score")
     @classmethod
@@ -38,6 +60,24 @@ class TaskScore(BaseModel):
         if not math.isfinite(value):
             raise ValueError("score must be a finite number")
         return value
+
+
+class TaskInfo(BaseModel):
+    """What a board needs to show a task without the registry (a user's task card has no registry entry): its
+    classes, metric, split unit and licence as built, and for a card task the card's sha256 and fields (its
+    ``data`` section left out: it names local paths)."""
+
+    model_config = _STRICT
+
+    defined_by: Literal["registry", "card", "manifest"]  # manifest: neither a registry task nor a stored card
+    classes: list[str]
+    metric: str
+    split_unit: str
+    licence: str
+    redistributable: bool
+    synthetic: bool = False
+    card_sha256: str | None = None
+    card: dict[str, Any] | None = None
 
 
 class Provenance(BaseModel):
@@ -57,6 +97,7 @@ class Provenance(BaseModel):
     hardware: str | None = None
     wall_seconds: float | None = None
     synthetic: bool = False
+    tasks: dict[str, TaskInfo] = Field(default_factory=dict)  # task → what it is (classes, metric, its card)
 
 
 class Results(BaseModel):

@@ -169,6 +169,23 @@ def test_planted_leaks_are_caught_by_key(leaky_pool: tuple[Path, dict[str, Any]]
     assert near["distance"] <= 4 and near["cross_split"] == [NEC]
 
 
+def test_the_findings_that_fail_the_audit_are_listed_first(leaky_pool: tuple[Path, dict[str, Any]]) -> None:
+    """More reported-only duplicates across tasks than the terminal shows: the leaks across splits still show."""
+    from dpbench.cli.audit import SHOWN
+
+    root, keys = leaky_pool
+    source, target = read(root, f"{JAN}/train-00000.tar"), read(root, f"{CRC}/train-00000.tar")
+    label = target[0][1]["cls"]
+    copies = [planted(parts, parts["png"], "png", key=f"copy-{i:02d}", group=f"copy-{i:02d}", task=CRC, split="train")
+              for i, (_, parts) in enumerate(source[1:SHOWN + 1])]
+    write(root, f"{CRC}/train-00000.tar", [*target, *[(k, {**p, "cls": label}) for k, p in copies]])
+    result = run_cli("audit", str(root))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert f"{SHOWN + 4} finding(s)" in result.stdout and "more in the JSON report" in result.stdout
+    failing = [result.stdout.index(needle) for needle in ("planted-exact", "planted-near", keys["group"][1])]
+    assert max(failing) < result.stdout.index("reported only")
+
+
 def test_cross_task_duplicates_fail_only_with_strict(small_pool: Path, tmp_path: Path) -> None:
     root = copy_pool(small_pool, tmp_path)
     plant_cross_task(root)

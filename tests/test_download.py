@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +44,15 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def pinned(source: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, str]]:
+    """This dpbench 'release' pins the published pool's manifest, as the package's published_manifests.json does."""
+    manifest = load_manifest(source)
+    pins = {manifest.pool: {manifest.pool_version: hashlib.sha256((source / MANIFEST).read_bytes()).hexdigest()}}
+    monkeypatch.setattr("dpbench.transport.download.published_manifests", lambda: pins)
+    return pins
+
+
 @pytest.fixture
 def mirror(source: Path) -> Iterator[Mirror]:
     server = Mirror(source)
@@ -57,7 +68,9 @@ def mirror2(source: Path) -> Iterator[Mirror]:
 
 
 def files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The pool's files (``.cache/``, a machine's own caches and build journal, is not part of a pool)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not str(p.relative_to(root)).startswith(".cache/")}
 
 
 def pool_files(manifest: Manifest, tasks: list[str] = TASKS) -> set[str]:
@@ -153,7 +166,9 @@ def test_slow_mirror_times_out_and_fails_over(source: Path, mirror: Mirror, mirr
 
 
 def test_manifest_mismatch_is_one_clear_error(source: Path, mirror: Mirror, mirror2: Mirror,
-                                              tmp_path: Path) -> None:
+                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unpinned pool version, accepted with --trust-mirror: the files must still match the manifest."""
+    monkeypatch.setattr("dpbench.transport.download.published_manifests", lambda: {})
     doc = json.loads((source / MANIFEST).read_bytes())
     bad = next(s for s in doc["shards"] if s["path"] == SHARD)
     bad["sha256"] = "0" * 64
@@ -161,7 +176,7 @@ def test_manifest_mismatch_is_one_clear_error(source: Path, mirror: Mirror, mirr
         server.fault(MANIFEST, Fault("body", body=json.dumps(doc).encode()))
     out = tmp_path / "out"
     with pytest.raises(DpbenchError) as info:
-        download_pool(out, [mirror.url, mirror2.url], **FAST)
+        download_pool(out, [mirror.url, mirror2.url], trust_mirror=True, **FAST)
     message = str(info.value)
     assert SHARD in message and mirror.url in message and mirror2.url in message and "sha256" in message
     assert not (out / SHARD).exists() and not (out / MANIFEST).exists()
@@ -171,7 +186,8 @@ def test_manifest_mismatch_is_one_clear_error(source: Path, mirror: Mirror, mirr
     assert_no_partials(out, source)
 
 
-def test_split_json_is_verified(source: Path, mirror: Mirror, mirror2: Mirror, tmp_path: Path) -> None:
+def test_split_json_is_verified(source: Path, mirror: Mirror, mirror2: Mirror, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     split = "synthetic-Necrosis/split.json"
     mirror.fault(split, Fault("body", body=(source / "synthetic-WarwickCRC" / "split.json").read_bytes()))
     report = download_pool(tmp_path, [mirror.url, mirror2.url], **FAST)
@@ -185,8 +201,11 @@ def test_split_json_is_verified(source: Path, mirror: Mirror, mirror2: Mirror, t
     doc = json.loads((source / MANIFEST).read_bytes())
     doc["tasks"][0]["split_sha256"] = "0" * 64
     mirror.fault(MANIFEST, Fault("body", body=json.dumps(doc).encode()))
+    with pytest.raises(DpbenchError, match="altered the benchmark"):  # the pin refuses it first
+        download_pool(tmp_path, [mirror.url], **FAST)
+    monkeypatch.setattr("dpbench.transport.download.published_manifests", lambda: {})
     with pytest.raises(DpbenchError, match=f"{split}.*split_sha256"):
-        download_pool(tmp_path / "other", [mirror.url], **FAST)
+        download_pool(tmp_path / "other", [mirror.url], trust_mirror=True, **FAST)
     assert not (tmp_path / "other" / split).exists()
 
 
@@ -319,3 +338,51 @@ def test_shards_load_with_hf_datasets(source: Path, tmp_path: Path, monkeypatch:
         assert record["task"] in TASKS and record["group"]
         keys.add((record["task"], record["key"]))
     assert len(keys) == ds.num_rows
+
+
+def flip_test_labels(root: Path) -> None:
+    """A self-consistent rewrite: test labels flipped, shards re-hashed, the manifest updated to match."""
+    import io
+    import tarfile
+
+    manifest = json.loads((root / MANIFEST).read_text())
+    for entry in manifest["shards"]:
+        if entry["split"] != "test":
+            continue
+        path = root / entry["path"]
+        members = []
+        with tarfile.open(path) as tar:
+            for info in tar.getmembers():
+                data = tar.extractfile(info).read()  # type: ignore[union-attr]
+                if info.name.endswith(".cls"):
+                    data = str(1 - int(data)).encode()
+                members.append((info, data))
+        with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+            for info, data in members:
+                tar.addfile(info, io.BytesIO(data))
+        entry["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        entry["bytes"] = path.stat().st_size
+    (root / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_mirror_that_rewrites_the_benchmark_is_refused(source: Path, tmp_path: Path) -> None:
+    """Flipped test labels with a matching manifest verify on their own; the package's pin refuses them."""
+    forged = tmp_path / "forged"
+    shutil.copytree(source, forged)
+    flip_test_labels(forged)
+    assert verify_pool(forged)[1] == []  # self-consistent: the mirror's own manifest cannot tell
+    with pytest.raises(DpbenchError, match="the mirror altered the benchmark"):
+        download_pool(tmp_path / "out", [str(forged)], **FAST)
+    assert not (tmp_path / "out" / MANIFEST).exists()
+    with pytest.raises(DpbenchError, match="altered"):  # --trust-mirror never overrides a pin
+        download_pool(tmp_path / "out", [str(forged)], trust_mirror=True, **FAST)
+
+
+def test_an_unpinned_pool_version_needs_trust_mirror(source: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dpbench.transport.download.published_manifests", lambda: {})
+    with pytest.raises(DpbenchError, match=r"no pinned manifest\.json.*--trust-mirror"):
+        download_pool(tmp_path / "out", [str(source)], **FAST)
+    report = download_pool(tmp_path / "out", [str(source)], trust_mirror=True, **FAST)
+    assert len(report.warnings) == 1 and "only trust root" in report.warnings[0]
+    assert_complete(tmp_path / "out", source)

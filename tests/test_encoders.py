@@ -335,6 +335,33 @@ def test_check_reports_exceptions_in_one_line() -> None:
     assert checks[0].detail == "RuntimeError: kernel exploded"
 
 
+class OutOfMemoryAbove(fx.Tiny):
+    """Runs out of (simulated) GPU memory on batches above ``limit`` images."""
+
+    def __init__(self, limit: int, error: type[RuntimeError] = torch.cuda.OutOfMemoryError) -> None:
+        super().__init__()
+        self.limit, self.error = limit, error
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > self.limit:
+            raise self.error("CUDA out of memory. Tried to allocate 8.00 GiB\n(more detail)")
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError, RuntimeError])
+def test_check_tries_the_eval_batch_size_and_names_the_fix_when_it_runs_out_of_memory(
+        error: type[RuntimeError]) -> None:
+    checks = check_encoder(fx.tiny_encoder(OutOfMemoryAbove(8, error).eval()), batch=4, eval_batch=64)
+    assert checks[-1].name == "eval batch size" and all(c.passed for c in checks[:-1])
+    assert not checks[-1].passed and "\n" not in checks[-1].detail
+    assert "out of memory on a batch of 64" in checks[-1].detail and "lower --batch-size" in checks[-1].detail
+    fits = check_encoder(fx.tiny_encoder(OutOfMemoryAbove(8, error).eval()), batch=4, eval_batch=8)
+    assert all(c.passed for c in fits) and fits[-1].detail.startswith("(8, 8) for a batch of 8")
+    assert [c.name for c in check_encoder(fx.tiny_encoder(), batch=4)][-1] == "throughput"  # only when asked
+    with pytest.raises(DpbenchError, match="eval_batch must be >= 1"):
+        check_encoder(fx.tiny_encoder(), batch=4, eval_batch=0)
+
+
 def test_check_hints_training_mode_and_rejects_an_unknown_device() -> None:
     checks = {c.name: c for c in check_encoder(fx.tiny_encoder(fx.WithDropout().train()), batch=4)}
     assert "training mode" in checks["deterministic"].detail
@@ -355,7 +382,8 @@ def test_check_encoder_command() -> None:
     runner = CliRunner()
     ok = runner.invoke(cli(), ["check-encoder", "random", "--device", "cpu", "--batch", "2"])
     assert ok.exit_code == 0, ok.output
-    assert "batch independence" in ok.output and "all 6 checks passed" in ok.output
+    assert "batch independence" in ok.output and "all 7 checks passed" in ok.output
+    assert "eval batch size" in ok.output and "(64, 512) for a batch of 64" in ok.output
     bad = runner.invoke(cli(), ["check-encoder", "python:encoder_fixtures:build_nan", "--batch", "2"])
     assert bad.exit_code == 1
     assert "FAIL" in bad.output and "1 check(s) failed: finite" in bad.output

@@ -167,3 +167,33 @@ def test_mixed_tile_sizes_are_batched_at_the_encoders_size() -> None:
     assert images.shape == (2, 3, 64, 64) and images.dtype == torch.float32  # resized once, without rounding
     assert float(images[1].min()) == pytest.approx(200) and labels.tolist() == [0, 1]
     assert [m["key"] for m in metas] == ["a", "b"]
+
+
+def test_selection_is_recorded_and_a_grid_edge_is_warned(small_pool: Path, tmp_path: Path) -> None:
+    results = evaluate(small_random(), small_pool, SMALL_TASKS, EvalConfig(probe="fast"), tmp_path)
+    for s in results.scores:
+        sel = s.selection
+        assert sel is not None and sel.parameter == "C" and sel.value == s.selected["C"]
+        assert sel.grid == sorted(10.0**e for e in range(-10, 1)) and sel.folds and sel.folds >= 2
+        best = max(v for v in sel.curve if v is not None)
+        assert sel.value == max(g for g, v in zip(sel.grid, sel.curve, strict=True) if v is not None and v >= best)
+        at_edge = sel.value in (1e-10, 1.0)
+        assert at_edge == any("edge of the grid" in w for w in s.warnings), s.warnings
+    edge = next(s for s in results.scores if s.warnings) if any(s.warnings for s in results.scores) else None
+    page = render_report(results)
+    assert "Hyper-parameter selection" in page
+    if edge is not None:
+        assert "edge of the grid" in page
+
+
+def test_warnings_reach_the_report() -> None:
+    from dpbench.results import Provenance, Results, Selection, TaskScore
+
+    selection = Selection(parameter="C", value=1.0, criterion="grouped 2-fold CV roc_auc on train+val",
+                          grid=[0.1, 1.0], curve=[None, None], folds=2, unscorable_folds=2,
+                          fallback="no cross-validation fold could be scored; C = 1 was used unselected")
+    score = TaskScore(task="synthetic-Necrosis", seed=0, metric="roc_auc", score=0.5, selected={"C": 1.0},
+                      selection=selection, warnings=[selection.fallback or ""])
+    page = render_report(Results(method="m", provenance=Provenance(dpbench_version="x", pool="p", pool_version="v"),
+                                 scores=[score]))
+    assert "⚠ no cross-validation fold could be scored" in page and "0.1:– 1:–" in page

@@ -59,11 +59,11 @@ def test_metric_is_roc_auc_for_binary_and_accuracy_for_multiclass(
         probes: tuple[Data, int, ProbeResult, ProbeResult]) -> None:
     (*_, test_y), n_classes, ref, fast = probes
     for result in (ref, fast):
-        assert result.test_scores.shape == (len(test_y), n_classes)
-        np.testing.assert_allclose(result.test_scores.sum(axis=1), 1.0)
-        np.testing.assert_array_equal(result.test_pred, result.test_scores.argmax(axis=1))
+        assert result.test_decision.shape == (len(test_y), n_classes)
+        np.testing.assert_array_equal(result.test_pred, result.test_decision.argmax(axis=1))
         if n_classes == 2:
-            assert result.test_score == pytest.approx(roc_auc_score(test_y, result.test_scores[:, 1]))
+            np.testing.assert_array_equal(result.test_decision[:, 0], -result.test_decision[:, 1])
+            assert result.test_score == roc_auc_score(test_y, result.test_decision[:, 1])
         else:
             assert result.test_score == pytest.approx(np.mean(result.test_pred == test_y))
         assert 0.6 < result.test_score < 1.0
@@ -105,8 +105,8 @@ def test_tiny_c_gives_near_zero_weights_and_the_reference_predictions() -> None:
     fast = linear_probe(*data, 3, "accuracy", method="fast", cs=(1e-10,))
     coef, intercept = fast_svm_weights(data[0], data[1], 3, 1e-10)
     assert np.abs(coef).max() < 1e-6 and np.abs(intercept).max() < 1e-6
-    assert np.isfinite(fast.test_scores).all() and not np.isnan(fast.cv_scores[1e-10])
-    np.testing.assert_allclose(fast.test_scores, 1 / 3, atol=1e-6)
+    assert np.isfinite(fast.test_decision).all() and not np.isnan(fast.cv_scores[1e-10])
+    assert np.abs(fast.test_decision).max() < 1e-5  # w ≈ 0: every decision value ≈ 0
     assert np.mean(fast.test_pred == ref.test_pred) > 0.99
     binary = clusters(2)
     scores = [linear_probe(*binary, 2, "roc_auc", method=m, cs=(1e-10,)).test_score for m in ("svm", "fast")]
@@ -115,7 +115,7 @@ def test_tiny_c_gives_near_zero_weights_and_the_reference_predictions() -> None:
 
 def test_grouped_folds_never_split_a_group() -> None:
     _, y, groups, *_ = clusters(3)
-    splits = grouped_folds(groups, y, 5)
+    splits, _ = grouped_folds(groups, y, 5)
     assert len(splits) == 5
     seen = np.zeros(len(y), dtype=int)
     for train, val in splits:
@@ -124,14 +124,14 @@ def test_grouped_folds_never_split_a_group() -> None:
         assert set(y[train]) == {0, 1, 2}
         seen[val] += 1
     np.testing.assert_array_equal(seen, 1)  # every sample validated exactly once
-    again = grouped_folds(groups, y, 5)
+    again, _ = grouped_folds(groups, y, 5)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again, strict=True))
 
 
 def test_grouped_folds_use_at_most_one_fold_per_group() -> None:
     y = np.array([0, 0, 1, 1, 0, 1])
     groups = np.array(["a", "a", "b", "b", "c", "c"])
-    splits = grouped_folds(groups, y, 5)
+    splits, _ = grouped_folds(groups, y, 5)
     assert len(splits) == 3
     with pytest.raises(DpbenchError, match="at least 2 groups"):
         grouped_folds(np.array(["a"] * 6), y, 5)
@@ -176,7 +176,7 @@ def test_same_inputs_same_result(method: str) -> None:
     first = linear_probe(*data, 3, "accuracy", method=method)  # type: ignore[arg-type]
     second = linear_probe(*data, 3, "accuracy", method=method)  # type: ignore[arg-type]
     assert first.best_c == second.best_c and first.cv_scores == second.cv_scores
-    np.testing.assert_array_equal(first.test_scores, second.test_scores)
+    np.testing.assert_array_equal(first.test_decision, second.test_decision)
     np.testing.assert_array_equal(first.test_pred, second.test_pred)
 
 
@@ -197,3 +197,49 @@ def _fixture_for_leak_check() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = rng.integers(0, 2, len(groups))
     x = rng.normal(size=(len(groups), 16)) + y[:, None] * 0.7
     return x, y, groups
+
+
+def separable(n_groups: int = 12, per_group: int = 8, seed: int = 0) -> Data:
+    """Two classes far apart, one class per group (like a stain per slide): every C ≥ 1e-3 gives CV AUC 1.0."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_groups) % 2
+    x = np.concatenate([rng.normal(3.0 * lab, 0.2, (per_group, 16)) + 50.0 for lab in labels])
+    y = np.repeat(labels, per_group)
+    g = np.repeat([f"slide-{i}" for i in range(n_groups)], per_group)
+    test = np.repeat(np.arange(n_groups) >= n_groups - 4, per_group)
+    return x[~test], y[~test], g[~test], x[test], y[test]
+
+
+@pytest.mark.parametrize("method", ["svm", "fast"])
+def test_a_tie_never_selects_a_degenerate_model(method: str) -> None:
+    """All C tie at CV AUC 1.0: the largest tied C is chosen, and the test AUC is the real 1.0, not rounding noise.
+
+    The old rule took the smallest tied C (1e-10), whose decision values differ by ~1e-7: test AUC 0.2-0.5."""
+    data = separable()
+    result = linear_probe(*data, 2, "roc_auc", method=method)  # type: ignore[arg-type]
+    tied = [c for c, s in result.cv_scores.items() if s == 1.0]
+    assert len(tied) > 3 and result.best_c == max(tied)
+    assert result.test_score == 1.0 and result.fallback is None
+
+
+def test_folds_shrink_until_every_fold_can_be_scored() -> None:
+    """One class per group and 4 groups: 4 folds would each validate one class (no AUC); 2 stratified folds can."""
+    y = np.repeat([0, 1, 0, 1], 5)
+    groups = np.repeat(["a", "b", "c", "d"], 5)
+    splits, unscorable = grouped_folds(groups, y, 5, metric="roc_auc")
+    assert (len(splits), unscorable) == (2, 0)
+    assert all(set(y[va]) == {0, 1} for _, va in splits)
+    assert len(grouped_folds(groups, y, 5, metric="accuracy")[0]) == 4  # accuracy can score a one-class fold
+
+
+@pytest.mark.parametrize("method", ["svm", "fast"])
+def test_no_scorable_fold_is_a_recorded_fallback(method: str) -> None:
+    """Two groups, one class each: no CV fold has both classes; the default C is used and the result says so."""
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(0, 1, (10, 4)), rng.normal(2, 1, (10, 4))])
+    y, groups = np.repeat([0, 1], 10), np.repeat(["a", "b"], 10)
+    result = linear_probe(x, y, groups, x[:6] + 0.1, np.array([0, 0, 0, 1, 1, 1]) * 0 + np.arange(6) % 2, 2,
+                          "roc_auc", method=method)  # type: ignore[arg-type]
+    assert all(np.isnan(s) for s in result.cv_scores.values())
+    assert result.best_c == probe.FALLBACK_C and result.fallback and "no cross-validation fold" in result.fallback
+    assert result.unscorable_folds == result.folds == 2

@@ -39,10 +39,10 @@ DEMSAR_Q05 = [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164]
 
 
 def tidy(scores: np.ndarray, seeds: int = 1, metric: str = "accuracy", noise: float = 0.0) -> pd.DataFrame:
-    """tasks × methods matrix → tidy frame; optional per-seed noise around each cell."""
+    """tasks × methods matrix → tidy frame; optional per-seed noise around each cell (kept within [0, 1])."""
     rng = np.random.default_rng(0)
     rows = [{"method": f"m{j}", "task": f"t{i}", "seed": s, "metric": metric,
-             "score": float(scores[i, j] + (rng.normal(0, noise) if noise else 0.0))}
+             "score": float(np.clip(scores[i, j] + (rng.normal(0, noise) if noise else 0.0), 0, 1))}
             for i in range(scores.shape[0]) for j in range(scores.shape[1]) for s in range(seeds)]
     return pd.DataFrame(rows)
 
@@ -75,7 +75,7 @@ def test_raising_a_score_never_worsens_that_methods_rank(scores: np.ndarray, dat
     j = data.draw(st.integers(0, scores.shape[1] - 1))
     bump = data.draw(st.floats(0.0001, 1))
     raised = scores.copy()
-    raised[i, j] += bump
+    raised[i, j] += bump * (1 - raised[i, j])  # still an accuracy: within [0, 1]
     for method in ("avg-rank", "borda"):
         before = final_order(per_task_ranks(make_table(tidy(scores))), method, "error")  # type: ignore[arg-type]
         after = final_order(per_task_ranks(make_table(tidy(raised))), method, "error")  # type: ignore[arg-type]
@@ -143,6 +143,26 @@ def test_missing_tasks_follow_the_stated_policy() -> None:
                                                                   ("m2", 1.0)]
 
 
+def test_a_task_only_one_method_has_is_ranked_under_each_policy() -> None:
+    frame = tidy(np.array([[0.9, 0.6], [0.8, 0.9], [0.7, 0.5], [0.6, 0.8]]))
+    frame = frame[~((frame["method"] == "m1") & frame["task"].isin(["t2", "t3"]))]  # m1 has t0 and t1 only
+    table = make_table(frame)
+    ranks = per_task_ranks(table)
+    assert ranks.loc["t2", "m0"] == 1.0 and np.isnan(ranks.loc["t2", "m1"])  # alone on a task: rank 1 of 1
+    with pytest.raises(DpbenchError, match="m1 has no score on t2"):
+        average_rank(ranks, "error")
+    assert average_rank(ranks, "worst").tolist() == pytest.approx([(1 + 2 + 1 + 1) / 4, (2 + 1 + 2 + 2) / 4])
+    assert average_rank(ranks, "available").tolist() == pytest.approx([5 / 4, 3 / 2])
+    assert borda(ranks).tolist() == [1.0, 1.0]  # a lone method earns 1 − 1 = 0 points, as a missing one does
+    for method, missing in (("avg-rank", "worst"), ("avg-rank", "available"), ("borda", "error")):
+        boot = bootstrap_ranks(table, 300, seed=3, method=method, missing=missing)  # type: ignore[arg-type]
+        assert set(boot.rank_low) | set(boot.rank_high) <= {1, 2}, (method, missing)
+        assert (boot.rank_low <= boot.rank_high).all() and boot.p_first.between(0, 1).all()
+    report = rank_report(table, "avg-rank", "available", n_boot=50)
+    assert [row["method"] for row in report["board"]] == ["m0", "m1"] and "friedman" in report
+    assert report["friedman"]["n_tasks"] == 2  # significance uses the tasks both methods have
+
+
 def test_bootstrap_is_reproducible_and_brackets_the_point_ranking() -> None:
     rng = np.random.default_rng(1)
     scores = rng.random((12, 4)) * 0.1 + np.array([0.8, 0.79, 0.6, 0.5])
@@ -179,6 +199,14 @@ def test_bad_tables_give_clear_errors() -> None:
         make_table(pd.concat([good, good.iloc[:1]]))
     with pytest.raises(DpbenchError, match="single method"):
         make_table(good[good["method"] == "m0"])
+    with pytest.raises(DpbenchError, match=r"no task has scores of two methods \(m0, m1 share none\)"):
+        make_table(good[(good["method"] == "m0") == (good["task"] == "t0")])
+    with pytest.raises(DpbenchError, match=r"score 1\.5 of m0 on task t0 \(seed 0\) is outside \[0, 1\], the range of "
+                                           r"accuracy"):
+        make_table(good.assign(score=[1.5, 0.8, 0.6, 0.7]))
+    with pytest.raises(DpbenchError, match=r"outside \[0, inf\]"):
+        make_table(good.assign(metric="log_loss", score=[-0.1, 0.8, 0.6, 0.7]))
+    assert make_table(good.assign(metric="log_loss", score=[3.5, 0.8, 0.6, 0.7])).higher == {"t0": False, "t1": False}
     with pytest.raises(DpbenchError, match="unknown metric direction"):
         make_table(good.assign(metric="dice"))
     with pytest.raises(DpbenchError, match="unknown metric direction for task t0"):

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import softmax
 from torch.utils.data import DataLoader
 
 from dpbench import __version__
@@ -25,7 +26,7 @@ from dpbench.encoders import InputSpec
 from dpbench.errors import DpbenchError, RegistryError
 from dpbench.evaluation.features import resolve_device
 from dpbench.evaluation.finetune import _collate
-from dpbench.evaluation.metrics import score, softmax
+from dpbench.evaluation.metrics import score
 from dpbench.evaluation.run import hardware, task_score
 from dpbench.io import atomic_write_json, sha256_file
 from dpbench.pool.built import BuiltPool, as_pool
@@ -71,7 +72,7 @@ def _predict_head(model: MultiTaskNet, task: str, loader: DataLoader[Any],
         logits.append(model.task_logits(images.to(device), task).float().cpu().numpy())
         ys.append(y.numpy())
         keys += k
-    return keys, np.concatenate(ys), softmax(np.concatenate(logits))
+    return keys, np.concatenate(ys), softmax(np.concatenate(logits), axis=1)
 
 
 def checkpoint_scorer(pool: BuiltPool | Path, targets: list[str], folder: Path, config: PretrainConfig,
@@ -193,12 +194,9 @@ def joint_baseline(data: Path, out: Path, config: PretrainConfig, targets: list[
         test = record["tasks"][name]["test"]
         y, probs = np.asarray(test["labels"]), np.asarray(test["probs"])
         try:
-            value = score(task.metric, y, probs)
+            scores.append(task_score(name, config.seed, task.metric, test["keys"], probs, y, task.n_classes, selected))
         except DpbenchError as exc:
             skipped[name] = str(exc)
-            continue
-        scores.append(task_score(name, config.seed, task.metric, value, test["keys"], probs, y, probs.argmax(axis=1),
-                                 task.n_classes, selected))
     if not scores:
         raise DpbenchError(f"no task could be scored: {'; '.join(f'{k}: {v}' for k, v in skipped.items())}")
     results = _results(config, manifest, root, chosen, train_tasks, scores, skipped, backbone_spec(config.arch),

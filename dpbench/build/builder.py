@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import multiprocessing.queues
 import queue
 import time
 from collections.abc import Callable
@@ -11,9 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dpbench import __version__
+from dpbench.build.journal import ShardJournal
 from dpbench.errors import DpbenchError
-from dpbench.io import atomic_write_json, ensure_writable, remove_stale_temps, sha256_file
-from dpbench.tasks.samples import Sample, TaskSource
+from dpbench.io import (
+    atomic_write_json,
+    die_with_parent,
+    ensure_writable,
+    remove_stale_temps,
+    sha256_file,
+    shuffle_order,
+)
 from dpbench.pool.manifest import (
     MANIFEST,
     Manifest,
@@ -23,15 +32,17 @@ from dpbench.pool.manifest import (
     existing_manifest,
     shard_pattern,
 )
-from dpbench.pool.write import encode_sample, write_shards
-from dpbench.io import shuffle_order
-from dpbench.pool.tarstream import tar_keys
 from dpbench.pool.splits import SampleRef, SplitManifest, grouped_split
+from dpbench.pool.tarstream import tar_keys
+from dpbench.pool.verify import check_shard
+from dpbench.pool.write import encode_sample, write_shards
 from dpbench.tasks.models import SPLITS, Pool, SplitName, Task
 from dpbench.tasks.registry import get_task, pool_tasks, pool_version
+from dpbench.tasks.samples import Sample, TaskSource
 from dpbench.tasks.synthetic import paper_name_of
 
 Progress = Callable[[str, int, int], None]  # (task, images written, shards written)
+SplitCheck = Callable[[Task, list[Sample], SplitManifest], None]
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,21 @@ class BuildReport:
     tasks: list[TaskReport] = field(default_factory=list)
     seconds: float = 0.0
     missing: dict[str, str] = field(default_factory=dict)  # task → why it was not built (raw data absent)
+
+
+@dataclass(frozen=True)
+class TaskJob:
+    """One task to build: its metadata, how to get its samples and, optionally, a stricter check of its split
+    (module-level callables or partials of them, so that a job pickles into a worker process)."""
+
+    task: Task
+    make_source: Callable[[Task], TaskSource]
+    check_split: SplitCheck | None = None
+
+
+def registry_job(name: str, raw: Path | None) -> TaskJob:
+    """The job of a registry task, its samples from the synthetic generator or the converter of ``raw``."""
+    return TaskJob(get_task(name), functools.partial(task_source, raw=raw))
 
 
 def task_source(task: Task, raw: Path | None = None) -> TaskSource:
@@ -113,13 +139,18 @@ def target_fractions(task: Task) -> dict[SplitName, float]:
     return task.sizes.fractions()
 
 
-def split_task(task: Task, samples: list[Sample]) -> SplitManifest:
-    """Split ``samples`` by the task's unit; stop if the result differs from the registry's pin."""
+def split_task(task: Task, samples: list[Sample], check: SplitCheck | None = None) -> SplitManifest:
+    """Split ``samples`` by the task's unit (``check`` may refuse the result first); stop if the result differs from
+    the registry's pin."""
     refs = [SampleRef(s.key, s.group, s.label, s.split) for s in samples]
     try:
-        split = grouped_split(task.name, task.split_unit, refs, target_fractions(task), task.n_classes)
+        fractions = target_fractions(task)
+        split = grouped_split(task.name, task.split_unit, refs, fractions, task.n_classes)
     except ValueError as exc:
         raise DpbenchError(f"{exc}; check the task's source data") from exc
+    if check is not None:
+        check(task, samples, split)
+    _check_splits_filled(task, split, fractions)
     if task.split_sha256 and split.sha256 != task.split_sha256:
         raise DpbenchError(
             f"the split of {task.name} ({split.sha256[:12]}) differs from the registry pin "
@@ -129,29 +160,51 @@ def split_task(task: Task, samples: list[Sample]) -> SplitManifest:
     return split
 
 
-def _shard_ok(path: Path, keys: list[str], old: dict[str, ShardEntry], rel: str) -> bool:
-    """Whether an existing shard can be kept: it holds exactly the planned keys (and its recorded hash)."""
-    if rel in old and (old[rel].count != len(keys) or sha256_file(path) != old[rel].sha256):
-        return False
+def _check_splits_filled(task: Task, split: SplitManifest, fractions: dict[SplitName, float]) -> None:
+    """Refuse a split that leaves the training or the test split without any group: nothing could be trained or
+    scored. (An empty validation split is allowed: the linear probe selects C by CV on train+val, and fine-tuning
+    skips such a task with that reason; the build summary says so.)"""
+    counts = split.counts()
+    empty = [s for s in ("train", "test") if fractions.get(s, 0.0) > 0 and counts[s][1] == 0]
+    if empty:
+        needed = sum(1 for s in SPLITS if fractions.get(s, 0.0) > 0)
+        groups = len(split.groups)
+        raise DpbenchError(f"task {task.name}: its {groups} {task.split_unit} group(s) leave the {' and '.join(empty)} "
+                           f"split empty; a task split by {task.split_unit} needs at least {needed} groups (one per "
+                           f"split), and more for every class in every split: add data from more {task.split_unit}s")
+
+
+def _reusable(path: Path, keys: list[str], old: dict[str, ShardEntry], rel: str,
+              journal: ShardJournal) -> str | None:
+    """The sha256 of an existing shard that can be kept, else None: its bytes must have the hash this pool recorded
+    for it (the old manifest's entry, else the build journal's) and it must hold exactly the planned keys."""
+    expected = old[rel].sha256 if rel in old else journal.hashes.get(rel)
+    if expected is None or (rel in old and old[rel].count != len(keys)):
+        return None
     try:
-        return tar_keys(path) == keys
+        sha = sha256_file(path)
+        return sha if sha == expected and tar_keys(path) == keys else None
     except Exception:  # any unreadable file is rebuilt
-        return False
+        return None
 
 
-def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: dict[str, ShardEntry],
+def build_task(root: Path, task_name: str | TaskJob, options: BuildOptions, old_shards: dict[str, ShardEntry],
                progress: Progress | None = None) -> TaskReport:
-    """Split and shard one task under ``root/<task>/``, reusing complete shards of an earlier run."""
+    """Split and shard one task (a registry task's name, or a job) under ``root/<task>/``, reusing complete shards
+    of an earlier run."""
     started = time.perf_counter()
-    task = get_task(task_name)
-    source = task_source(task, options.raw)
+    job = task_name if isinstance(task_name, TaskJob) else registry_job(task_name, options.raw)
+    task = job.task
+    source = job.make_source(task)
     samples = source.samples()
-    split = split_task(task, samples)
+    split = split_task(task, samples, job.check_split)
     folder = root / task.name
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(folder)
     atomic_write_json(folder / "split.json", split.model_dump(mode="json"))
     by_key = {s.key: s for s in samples}
+    journal = ShardJournal(root, task.name)
+    hashes: dict[str, str] = {}  # shard path → sha256 of its bytes, as checked or written in this run
     report = TaskReport(entry=_task_entry(task, split), shards=[], skipped=dict(source.skipped))
 
     def prepare(chunk: list[str]) -> None:  # converters decode each raw file once per shard
@@ -175,12 +228,15 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
         todo = []
         for index, chunk in enumerate(chunks):
             path = root / (pattern % index)
-            if path.exists() and _shard_ok(path, chunk, old_shards, pattern % index):
+            sha = _reusable(path, chunk, old_shards, pattern % index, journal) if path.exists() else None
+            if sha is not None:
+                hashes[pattern % index] = sha
                 report.reused += 1
                 if progress:
                     progress(task.name, len(chunk), 1)
             else:
                 path.unlink(missing_ok=True)
+                journal.forget(pattern % index)
                 todo.append(index)
         for stale in folder.glob(f"{name}-*.tar"):
             if int(stale.stem.rsplit("-", 1)[1]) >= len(chunks):
@@ -190,19 +246,33 @@ def build_task(root: Path, task_name: str, options: BuildOptions, old_shards: di
             if progress:
                 progress(name, 1, 0)
 
-        write_shards(root, task.name, name, chunks, todo, make_sample, tick, before_chunk=prepare)
+        def written(path: Path) -> None:
+            hashes[path.relative_to(root).as_posix()] = journal.record_file(root, path)
+
+        write_shards(root, task.name, name, chunks, todo, make_sample, tick, before_chunk=prepare, on_shard=written)
         report.written += len(todo)
         for index, chunk in enumerate(chunks):
             rel = pattern % index
             path = root / rel
-            reused = index not in todo and rel in old_shards  # _shard_ok matched its hash to the old entry's
-            sha = old_shards[rel].sha256 if reused else sha256_file(path)
-            report.shards.append(ShardEntry(path=rel, task=task.name, split=name, sha256=sha,
+            report.shards.append(ShardEntry(path=rel, task=task.name, split=name, sha256=hashes[rel],
                                             count=len(chunk), bytes=path.stat().st_size))
             if progress and index in todo:
                 progress(task.name, 0, 1)
+    verify_written(root, task, report.shards)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def verify_written(root: Path, task: Task, shards: list[ShardEntry]) -> None:
+    """Check every shard of ``task`` as ``dpbench verify`` would (hash, size, entries, labels, count; images
+    are not decoded), so a build never reports success over shards that fail verification. A bad shard is
+    deleted, so that a rerun writes it again, and the build stops."""
+    for entry in shards:
+        problem = check_shard(root, entry, task.n_classes, decode=False)
+        if problem:
+            (root / entry.path).unlink(missing_ok=True)
+            raise DpbenchError(f"{task.name}: shard {entry.path} fails verification after writing ({problem}); "
+                               "nothing was recorded: this is a dpbench bug, report it with the task name")
 
 
 def _task_entry(task: Task, split: SplitManifest) -> TaskEntry:
@@ -215,20 +285,29 @@ def _task_entry(task: Task, split: SplitManifest) -> TaskEntry:
     )
 
 
-def _previous(root: Path, pool: Pool) -> Manifest | None:
-    old = existing_manifest(root)  # an unreadable one is rebuilt from the shards' own keys
-    if old is not None and old.pool != pool.name:
-        raise DpbenchError(f"{root} already holds pool {old.pool!r}; choose another --out for {pool.name!r}")
+def previous_manifest(root: Path, pool: str) -> Manifest | None:
+    """The manifest already in ``root`` (None when absent or unreadable: it is rebuilt from the shards' own keys);
+    an error when it belongs to another pool."""
+    old = existing_manifest(root)
+    if old is not None and old.pool != pool:
+        raise DpbenchError(f"{root} already holds pool {old.pool!r}; choose another --out for pool {pool}")
     return old
 
 
-def _worker_progress(channel: queue.Queue[tuple[str, int, int]]) -> Progress:
-    return lambda task, images, shards: channel.put((task, images, shards))
+_CHANNEL: multiprocessing.queues.Queue[tuple[str, int, int]] | None = None  # a worker's progress queue
 
 
-def _run_in_worker(root: Path, name: str, options: BuildOptions, old: dict[str, ShardEntry],
-                   channel: queue.Queue[tuple[str, int, int]]) -> TaskReport:
-    return build_task(root, name, options, old, _worker_progress(channel))
+def _start_worker(channel: multiprocessing.queues.Queue[tuple[str, int, int]]) -> None:
+    """Worker initializer: die with the parent (a killed build leaves no worker behind), keep the progress queue."""
+    global _CHANNEL
+    die_with_parent()
+    _CHANNEL = channel
+
+
+def _run_in_worker(root: Path, job: TaskJob, options: BuildOptions, old: dict[str, ShardEntry]) -> TaskReport:
+    channel = _CHANNEL
+    assert channel is not None, "the worker initializer sets the progress queue"
+    return build_task(root, job, options, old, lambda task, images, shards: channel.put((task, images, shards)))
 
 
 def build_pool(pool: Pool, root: Path, only: list[str] | None = None, options: BuildOptions | None = None,
@@ -249,21 +328,33 @@ def build_pool(pool: Pool, root: Path, only: list[str] | None = None, options: B
         raise DpbenchError(f"cannot build {name}: {why}{more}")
     ensure_writable(root)
     started = time.perf_counter()
-    old = _previous(root, pool)
+    old = previous_manifest(root, pool.name)
     old_shards = {s.path: s for s in old.shards} if old else {}
+    reports = run_jobs(root, [registry_job(t.name, options.raw) for t in tasks], options, old_shards, progress, on_task)
+    manifest = _merge(pool, old, [reports[t.name] for t in tasks])
+    atomic_write_json(root / MANIFEST, manifest.model_dump(mode="json"))
+    return BuildReport(manifest=manifest, tasks=[reports[t.name] for t in tasks],
+                       seconds=time.perf_counter() - started, missing=missing)
+
+
+def run_jobs(root: Path, jobs: list[TaskJob], options: BuildOptions, old_shards: dict[str, ShardEntry],
+             progress: Progress | None = None, on_task: Callable[[TaskReport], None] | None = None
+             ) -> dict[str, TaskReport]:
+    """Build each job's task under ``root`` (in ``options.workers`` processes when there are several); task →
+    report."""
     reports: dict[str, TaskReport] = {}
-    if options.workers <= 1 or len(tasks) == 1:
-        for task in tasks:
-            reports[task.name] = build_task(root, task.name, options, old_shards, progress)
+    if options.workers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            reports[job.task.name] = build_task(root, job, options, old_shards, progress)
             if on_task:
-                on_task(reports[task.name])
+                on_task(reports[job.task.name])
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Manager() as manager, ProcessPoolExecutor(options.workers, mp_context=ctx) as executor:
-            channel: queue.Queue[tuple[str, int, int]] = manager.Queue()
+        channel: multiprocessing.queues.Queue[tuple[str, int, int]] = ctx.Queue()
+        with ProcessPoolExecutor(options.workers, mp_context=ctx, initializer=_start_worker,
+                                 initargs=(channel,)) as executor:
             futures: dict[Future[TaskReport], str] = {
-                executor.submit(_run_in_worker, root, t.name, options, old_shards, channel): t.name
-                for t in tasks
+                executor.submit(_run_in_worker, root, job, options, old_shards): job.task.name for job in jobs
             }
             pending = set(futures)
             while pending:
@@ -280,10 +371,7 @@ def build_pool(pool: Pool, root: Path, only: list[str] | None = None, options: B
                     progress(*message)
             while progress and not channel.empty():
                 progress(*channel.get())
-    manifest = _merge(pool, old, [reports[t.name] for t in tasks])
-    atomic_write_json(root / MANIFEST, manifest.model_dump(mode="json"))
-    return BuildReport(manifest=manifest, tasks=[reports[t.name] for t in tasks],
-                       seconds=time.perf_counter() - started, missing=missing)
+    return reports
 
 
 def _merge(pool: Pool, old: Manifest | None, reports: list[TaskReport]) -> Manifest:

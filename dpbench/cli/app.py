@@ -11,6 +11,7 @@ from dpbench.cli.audit import audit_command
 from dpbench.cli.build import build, verify
 from dpbench.cli.check_encoder import check_encoder_command
 from dpbench.cli.distribute import download_command, publish_command
+from dpbench.cli.encoders import encoders_app
 from dpbench.cli.evaluate import eval_command
 from dpbench.cli.rank import rank
 from dpbench.cli.sources import sources_app
@@ -20,7 +21,9 @@ from dpbench.cli.tasks import docs, pools_table, tasks_app
 app = typer.Typer(help="dpbench: benchmark digital-pathology encoders on grouped, sharded tasks.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(tasks_app, name="task", hidden=True)  # `dpbench task init DIR` reads as well
 app.add_typer(sources_app, name="sources")
+app.add_typer(encoders_app, name="encoders")
 
 
 def _version(value: bool) -> None:

@@ -73,28 +73,30 @@ def _print(report: AuditReport, strict: bool) -> None:
             table.add_row(task, split, str(row["images"]), str(row["groups"]), classes,
                           f"[yellow]{missing}[/]" if missing else "")
     console.print(table)
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[bool, str, str, str]] = []  # (fails the audit, finding, task(s), images)
     for g in f.shared_groups:
         where = "; ".join(f"{split}: {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
                           for split, keys in g.keys.items())
-        rows.append(("group across splits", g.task, f"group {g.group}: {where}"))
+        rows.append((True, "group across splits", g.task, f"group {g.group}: {where}"))
     for d in [*f.exact, *f.near]:
         kind = "exact duplicate" if d.exact else f"near duplicate, d={d.distance}"
         scope = "across splits" if d.cross_split else "across tasks" + ("" if strict else " (reported only)")
         copies = [*d.a] if d.exact else [*d.a, *d.b]
         shown = " ↔ ".join(f"{r.task}/{r}" for r in copies[:4]) + (" …" if len(copies) > 4 else "")
         tasks = ", ".join(sorted({r.task for r in copies}))
-        rows.append((f"{kind} {scope}", tasks, shown))
+        rows.append((bool(d.cross_split) or strict, f"{kind} {scope}", tasks, shown))
     if not rows:
         console.print(f"[green]clean[/]: no group shared across splits, no exact or near (≤ {f.threshold} bits) "
                       "duplicates across splits or tasks")
         return
-    findings = Table(title=f"{len(rows)} finding(s)", caption=f"… {len(rows) - SHOWN} more in the JSON report"
-                     if len(rows) > SHOWN else None)
+    rows.sort(key=lambda row: not row[0])  # stable: the findings that fail the audit come first
+    failing = sum(row[0] for row in rows)
+    findings = Table(title=f"{len(rows)} finding(s)" + (f", the {failing} failing the audit first" if failing else ""),
+                     caption=f"… {len(rows) - SHOWN} more in the JSON report" if len(rows) > SHOWN else None)
     for column in ("finding", "task(s)", "images: task/split:key"):
         findings.add_column(column, overflow="fold")
-    for cells in rows[:SHOWN]:
-        findings.add_row(*cells)
+    for fails, *cells in rows[:SHOWN]:
+        findings.add_row(*cells, style="bold red" if fails else None)
     console.print(findings)
     if not report.failed(strict):
         console.print("[green]no leakage across splits[/]; duplicates across tasks are reported only "

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dpbench.cli.support import SPECS, console, friendly
+from dpbench.cli.support import DEVICES, SPECS, choice, console, device, friendly, integer, writable
 from dpbench.errors import DpbenchError
 
 if TYPE_CHECKING:
     from dpbench.results import Results
 
+#: The values of EvalConfig's protocol, probe and precision (mypy checks they agree; that module is heavy).
+Protocol = Literal["linear", "finetune"]
+Probe = Literal["svm", "fast"]
+Precision = Literal["fp32", "bf16"]
+PROTOCOLS, PROBES = choice("--protocol", Protocol), choice("--probe", Probe)  # their typer parsers
+PRECISIONS = choice("--precision", Precision)
+#: ``dpbench eval``'s batch size, which ``dpbench check-encoder`` tries too.
+BATCH_SIZE = 64
+
 
 def floats(text: str) -> tuple[float, ...]:
     """``--lrs``: comma-separated numbers."""
     try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise DpbenchError(f"--lrs takes comma-separated numbers, got {text!r}") from exc
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not all(0 < v < float("inf") for v in values):
+        raise DpbenchError(f"--lrs takes comma-separated positive numbers, got {text!r}")
+    return values
 
 
 @friendly
@@ -33,33 +45,40 @@ def eval_command(
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks (repeatable)."),
     licence_allow: list[str] | None = typer.Option(
         None, "--licence-allow", help="Only tasks under these licences, e.g. CC0-1.0,CC-BY-4.0 (repeatable)."),
-    protocol: str = typer.Option("linear", help="linear (features + linear SVM) or finetune."),
-    probe: str = typer.Option("svm", help="svm (scikit-learn LinearSVC grid) or fast (batched solver)."),
-    seeds: int = typer.Option(0, help="Seeds per task; 0 = the protocol's default (linear 1, finetune 5)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    batch_size: int = typer.Option(64, help="Batch size for extraction and fine-tuning."),
-    workers: int = typer.Option(0, help="Data-loading worker processes."),
-    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast) for feature extraction."),
+    protocol: Protocol = typer.Option("linear", help="linear (features + linear SVM) or finetune.", parser=PROTOCOLS),
+    probe: Probe = typer.Option("svm", help="svm (scikit-learn LinearSVC grid) or fast (batched solver).",
+                                parser=PROBES),
+    seeds: int = typer.Option(0, help="Seeds per task; 0 = the protocol's default (linear 1, finetune 5).",
+                              parser=integer("--seeds", 0)),
+    device_name: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N or mps.",
+                                    parser=device, metavar=f"<{DEVICES}>"),
+    batch_size: int = typer.Option(BATCH_SIZE, help="Batch size for extraction and fine-tuning.",
+                                   parser=integer("--batch-size", 1)),
+    workers: int = typer.Option(0, help="Data-loading worker processes.", parser=integer("--workers", 0)),
+    precision: Precision = typer.Option("fp32", help="fp32 or bf16 (autocast) for feature extraction.",
+                                        parser=PRECISIONS),
     channels_last: bool = typer.Option(False, help="Use channels_last memory format."),
-    epochs: int = typer.Option(100, help="Fine-tuning epochs (paper: 100)."),
+    epochs: int = typer.Option(100, help="Fine-tuning epochs (paper: 100).", parser=integer("--epochs", 1)),
     lrs: str = typer.Option("1e-3,1e-4,1e-5,1e-6", help="Fine-tuning learning rates (paper grid)."),
-    max_batches: int = typer.Option(0, help="Fine-tuning batches per epoch (0 = all), a CPU budget."),
+    max_batches: int = typer.Option(0, help="Fine-tuning batches per epoch (0 = all), a CPU budget.",
+                                    parser=integer("--max-batches", 0)),
     augment: bool = typer.Option(True, help="Fine-tuning flips and random square crops."),
     amp: bool = typer.Option(False, help="bf16 autocast while fine-tuning."),
-    input_size: int = typer.Option(0, help="Override the encoder's input side in px (0 = its own)."),
+    input_size: int = typer.Option(0, help="Override the encoder's input side in px (0 = its own).",
+                                   parser=integer("--input-size", 0)),
     name: str | None = typer.Option(None, help="Method name in the results (default: the encoder spec)."),
     cache: bool = typer.Option(True, help="Cache features under DATA/.cache/features."),
     out: Path = typer.Option(Path("dpbench-results"), help="Folder for results.json and report.html."),
 ) -> None:
     """Evaluate an encoder: features + linear SVM, or fine-tuning; write results.json and report.html."""
     from dpbench.encoders import load_encoder
+    from dpbench.encoders.base import resolve_device
     from dpbench.evaluation.finetune import FinetuneConfig
     from dpbench.evaluation.report import write_report
     from dpbench.evaluation.run import EvalConfig, evaluate
     from dpbench.pool.built import BuiltPool
 
-    if protocol not in ("linear", "finetune") or probe not in ("svm", "fast") or precision not in ("fp32", "bf16"):
-        raise DpbenchError("use --protocol linear|finetune, --probe svm|fast and --precision fp32|bf16")
+    learning_rates = floats(lrs)
     built = BuiltPool(data)
     manifest = built.manifest
     if manifest.pool != pool:
@@ -71,12 +90,16 @@ def eval_command(
         tasks = [t.name for t in licence_filter(manifest.tasks, licence_allow) if not tasks or t.name in tasks]
         if not tasks:
             raise DpbenchError(f"no task in {data} is under {', '.join(sorted(parse_licences(licence_allow)))}")
+    resolve_device(device_name)  # CUDA asked for but absent: say so before any work
+    writable(out, "--out folder")
+    features = data / ".cache" / "features" if cache and protocol == "linear" else None
+    if features:
+        writable(features, "--data folder, or pass --no-cache")
     n_seeds = seeds or (1 if protocol == "linear" else 5)
     config = EvalConfig(
-        protocol="linear" if protocol == "linear" else "finetune", probe="fast" if probe == "fast" else "svm",
-        seeds=tuple(range(n_seeds)), device=device, batch_size=batch_size, workers=workers,
-        precision="bf16" if precision == "bf16" else "fp32", channels_last=channels_last,
-        finetune=FinetuneConfig(lrs=floats(lrs), epochs=epochs, batch_size=batch_size, augment=augment, amp=amp,
+        protocol=protocol, probe=probe, seeds=tuple(range(n_seeds)), device=device_name, batch_size=batch_size,
+        workers=workers, precision=precision, channels_last=channels_last,
+        finetune=FinetuneConfig(lrs=learning_rates, epochs=epochs, batch_size=batch_size, augment=augment, amp=amp,
                                 workers=workers, max_batches=max_batches or None))
     loaded = load_encoder(encoder)
     if input_size:
@@ -94,10 +117,8 @@ def eval_command(
             if event in ("done", "reused", "skipped"):
                 bar.advance(overall)
 
-        results = evaluate(loaded, built, tasks, config, out, name=name,
-                           cache=data / ".cache" / "features" if cache else None, progress=on_progress,
-                           on_images=lambda done, total: bar.update(images, completed=done, total=total),
-                           )
+        results = evaluate(loaded, built, tasks, config, out, name=name, cache=features, progress=on_progress,
+                           on_images=lambda done, total: bar.update(images, completed=done, total=total))
     write_report(results, out / "report.html")
     print_results(results, out)
 

@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import typer
 from rich.table import Table
 
-from dpbench.cli.support import console, friendly
+from dpbench.cli.support import choice, console, fraction, friendly, integer, writable
 from dpbench.errors import DpbenchError
 
-if TYPE_CHECKING:
-    from dpbench.ranking.ranks import Aggregate, Missing
+#: The values of dpbench.ranking.ranks.Aggregate and .Missing (mypy checks they agree; that module is heavy).
+Aggregate = Literal["avg-rank", "borda"]
+Missing = Literal["error", "worst", "available"]
+METHODS, POLICIES = choice("--method", Aggregate), choice("--missing", Missing)  # their typer parsers
 
 
 @friendly
 def rank(
     results: list[Path] = typer.Argument(..., help="results JSON files and/or CSV (method,task,seed,score[,metric])."),
-    method: str = typer.Option("avg-rank", help="avg-rank (paper Eq. 2) or borda."),
-    missing: str = typer.Option("error", help="missing tasks with avg-rank: error, worst or available."),
-    bootstrap: int = typer.Option(1000, help="bootstrap resamples for rank intervals (0 = none)."),
-    seed: int = typer.Option(0, help="bootstrap seed."),
-    alpha: float = typer.Option(0.05, help="significance level."),
+    method: Aggregate = typer.Option("avg-rank", help="avg-rank (paper Eq. 2) or borda.", parser=METHODS),
+    missing: Missing = typer.Option("error", help="A task a method lacks, with avg-rank: refuse it (error), count "
+                                    "it as last (worst), or average over the method's own tasks (available).",
+                                    parser=POLICIES),
+    bootstrap: int = typer.Option(1000, help="bootstrap resamples for rank intervals (0 = none).",
+                                  parser=integer("--bootstrap", 0)),
+    seed: int = typer.Option(0, help="bootstrap seed (≥ 0).", parser=integer("--seed", 0)),
+    alpha: float = typer.Option(0.05, help="significance level, between 0 and 1.", parser=fraction("--alpha")),
     plot: Path | None = typer.Option(None, help="write a critical-difference diagram (png/pdf/svg)."),
     out: Path | None = typer.Option(None, help="folder for ranking.json, board.csv and tasks.csv."),
 ) -> None:
@@ -32,27 +37,37 @@ def rank(
     from dpbench.ranking.report import rank_report, write_report
     from dpbench.ranking.table import read_scores
 
-    if method not in ("avg-rank", "borda"):
-        raise DpbenchError(f"unknown --method {method!r}: use avg-rank or borda")
-    if missing not in ("error", "worst", "available"):
-        raise DpbenchError(f"unknown --missing {missing!r}: use error, worst or available")
-    agg: Aggregate = "borda" if method == "borda" else "avg-rank"
-    policy: Missing = "worst" if missing == "worst" else "available" if missing == "available" else "error"
+    if plot:
+        from dpbench.ranking.plot import FORMATS, image_format
+
+        if image_format(plot) not in FORMATS:
+            raise DpbenchError(f"--plot {plot}: {image_format(plot)!r} is not an image format; end the name with "
+                               ".png, .pdf or .svg")
+        writable(plot.parent, "--plot path")
+    if out:
+        writable(out, "--out folder")
     table = read_scores(results)
-    report = rank_report(table, agg, policy, bootstrap, seed, alpha=alpha)
+    report = rank_report(table, method, missing, bootstrap, seed, alpha=alpha)
+    if plot and "nemenyi" not in report:
+        raise DpbenchError("a critical-difference diagram needs at least 2 tasks shared by all methods; drop --plot")
     _print(report, len(table.tasks))
     if out:
         for path in write_report(report, out):
             console.print(f"wrote {path}")
     if plot:
-        if "nemenyi" not in report:
-            raise DpbenchError("a critical-difference diagram needs at least 2 tasks shared by all methods")
         from dpbench.ranking.plot import cd_diagram
 
         nem = report["nemenyi"]
         cd_diagram(pd.Series(nem["avg_rank_common_tasks"]), nem["cd"], nem["groups"], plot,
                    f"Nemenyi CD (α={alpha}, {nem['n_tasks']} tasks)")
         console.print(f"wrote {plot}")
+
+
+def p_value(p: float | None) -> str:
+    """``p = 0.0123``; a p-value that rounded to 0 in the report (below 5e-7) is ``p < 1e-6``."""
+    if p is None:
+        return "p = n/a"
+    return "p < 1e-6" if p == 0 else f"p = {p:.3g}"
 
 
 def _print(report: dict[str, Any], n_tasks: int) -> None:
@@ -76,5 +91,5 @@ def _print(report: dict[str, Any], n_tasks: int) -> None:
     if "friedman" in report:
         fr, nem = report["friedman"], report["nemenyi"]
         f_stat = "inf" if fr["iman_davenport"] is None else f"{fr['iman_davenport']:.2f}"
-        console.print(f"Friedman χ² = {fr['chi2']:.2f} (p = {fr['p_chi2']:.3g}); Iman–Davenport F = {f_stat} "
-                      f"(p = {fr['p_iman_davenport']:.3g}); Nemenyi CD = {nem['cd']:.2f} at α = {nem['alpha']}")
+        console.print(f"Friedman χ² = {fr['chi2']:.2f} ({p_value(fr['p_chi2'])}); Iman–Davenport F = {f_stat} "
+                      f"({p_value(fr['p_iman_davenport'])}); Nemenyi CD = {nem['cd']:.2f} at α = {nem['alpha']}")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
+import math
+import re
+import tempfile
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar, get_args
 
 import typer
 from rich.console import Console
 
 from dpbench.errors import DpbenchError, RegistryError
+from dpbench.io import TMP_MARK
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,3 +47,72 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
             raise fail("interrupted; rerun the same command to resume", 130) from None
 
     return wrapper
+
+
+def choice(option: str, values: Any) -> Callable[[str], str]:
+    """A typer ``parser`` for a closed set of values (a ``Literal`` type, which ``--help`` lists): a value outside
+    it is one error line naming the choices, and the closest one."""
+    allowed = tuple(str(v) for v in get_args(values))
+
+    def parse(text: str) -> str:
+        if text in allowed:
+            return text
+        close = difflib.get_close_matches(text, allowed, n=1)
+        raise fail(f"{option} {text!r} is not one of {', '.join(allowed)}"
+                   + (f"; did you mean {option} {close[0]}?" if close else ""))
+
+    return parse
+
+
+def integer(option: str, low: int) -> Callable[[str], int]:
+    """A typer ``parser`` for a whole number ≥ ``low``, or one error line."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise fail(f"{option} must be a whole number >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def fraction(option: str) -> Callable[[str], float]:
+    """A typer ``parser`` for a number strictly between 0 and 1 (a level or a probability), or one error line."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 < value < 1:  # also refuses NaN
+            raise fail(f"{option} must be a number between 0 and 1 (exclusive), got {text!r}")
+        return value
+
+    return parse
+
+
+#: ``--device`` values: a closed set of forms (``cuda:N`` picks a GPU); ``auto`` is CUDA when available.
+DEVICES = "auto|cpu|cuda|cuda:N|mps"
+
+
+def device(text: str) -> str:
+    """A typer ``parser`` for ``--device``: one of :data:`DEVICES`, or one error line."""
+    if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
+        return text
+    close = difflib.get_close_matches(text, DEVICES.split("|"), n=1)
+    raise fail(f"--device {text!r} is not one of {DEVICES.replace('|', ', ')}"
+               + (f"; did you mean --device {close[0]}?" if close else ""))
+
+
+def writable(folder: Path, option: str) -> None:
+    """Create ``folder`` if needed and prove it writable before any work, or raise one error naming ``option``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".probe{TMP_MARK}"):
+            pass
+    except OSError as exc:
+        raise DpbenchError(f"cannot write to {folder}: {exc.strerror or type(exc).__name__}; "
+                           f"choose another {option}") from None

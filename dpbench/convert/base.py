@@ -4,6 +4,11 @@ A converter knows one raw layout. ``scan`` yields :class:`~dpbench.tasks.samples
 is the raw file (relative to the source folder) and whose ``coords`` are the crop in that file's level-0
 pixels; pixels are read only when a shard is written. Bad raw input raises :class:`RawDataError` naming the
 file, or is skipped with a reason that is logged and counted, never silently mislabelled.
+
+Where a source's file names carry the patient, slide or case an image comes from, the converter documents it as
+:attr:`Converter.group_id` (a pattern with an ``id`` group searched in each sample's ``source``), and
+:meth:`Converter.samples` refuses a grouping that puts one such id in two groups: groups go whole to one split,
+so an id confined to one group can never span two splits.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import io
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +32,36 @@ from dpbench.tasks.samples import Sample
 log = logging.getLogger("dpbench.convert")
 
 #: Image files converters read (others in a class folder are skipped with a count).
+#: The largest image a shard may hold: Pillow's decompression-bomb warning limit, which readers of the shards
+#: (verify, audit, loaders in other processes) keep; twice it is an error there.
+STORED_MAX_PIXELS = 89_478_485
 #: Subfolder of a source's raw folder where ``dpbench sources fetch`` keeps the archives it downloaded.
 ARCHIVES = ".archives"
 IMAGE_EXT = frozenset({".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg"})
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-]+")
+
+
+def ids_in_groups(samples: Iterable[Sample], pattern: re.Pattern[str]) -> dict[str, set[str]]:
+    """Id (``pattern``'s ``id`` group, searched in each sample's ``source``) → the groups its samples are in;
+    samples whose source does not match are left out."""
+    found: dict[str, set[str]] = {}
+    for sample in samples:
+        match = pattern.search(sample.source)
+        if match is not None:
+            found.setdefault(match["id"], set()).add(sample.group)
+    return found
+
+
+def ids_across_splits(samples: Iterable[Sample], pattern: re.Pattern[str],
+                      split_of: Mapping[str, str]) -> dict[str, set[str]]:
+    """Id → splits, for each id of ``pattern`` (see :func:`ids_in_groups`) whose samples sit in more than one
+    split (``split_of``: sample key → split); empty when the split keeps every id whole."""
+    found: dict[str, set[str]] = {}
+    for sample in samples:
+        match = pattern.search(sample.source)
+        if match is not None:
+            found.setdefault(match["id"], set()).add(split_of[sample.key])
+    return {k: v for k, v in found.items() if len(v) > 1}
 
 
 def seeded_rng(*parts: object) -> np.random.Generator:
@@ -91,6 +122,11 @@ class Converter:
 
     image_ext = "png"
     resize_to: int | None = None
+    #: The patient, slide or case id the raw names carry: searched in each sample's ``source``, its ``id``
+    #: group must map to one sample group (None: the names carry none, or the converter groups by file).
+    group_id: re.Pattern[str] | None = None
+    #: What :attr:`group_id` names ("patient", "slide", "case", ...), for messages.
+    group_id_kind = "patient"
 
     def __init__(self, task: Task, root: Path) -> None:
         self.task = task
@@ -116,6 +152,10 @@ class Converter:
                                    "re-extract the file") from exc
             seen: set[str] = set()
             for sample in found:
+                if key_safe(sample.key) != sample.key:
+                    raise RawDataError(f"{self.task.name}: sample key {sample.key!r} of {sample.source} holds "
+                                       "characters a shard key cannot (only letters, digits, _ and -); this is a "
+                                       "converter bug: report it")
                 if sample.key in seen:
                     raise RawDataError(f"{self.task.name}: two samples share the key {sample.key!r} "
                                        f"({sample.source}); the raw folder holds duplicated files")
@@ -132,10 +172,22 @@ class Converter:
                 raise RawDataError(f"{self.task.name}: no sample of class {names} under {self.root} (skipped: "
                                    f"{dict(self.skipped) or 'none'}); the raw data are incomplete or their "
                                    "annotations were not read")
+            self._check_group_ids(found)
             for reason, count in sorted(self.skipped.items()):
                 log.warning("%s: skipped %d item(s): %s", self.task.name, count, reason)
             self._samples = found
         return self._samples
+
+    def _check_group_ids(self, samples: list[Sample]) -> None:
+        """Stop when an id of :attr:`group_id` falls in two groups (its images could land in two splits)."""
+        if self.group_id is None:
+            return
+        for name, groups in sorted(ids_in_groups(samples, self.group_id).items()):
+            if len(groups) > 1:
+                shown = ", ".join(sorted(groups)[:3]) + (", ..." if len(groups) > 3 else "")
+                raise RawDataError(f"{self.task.name}: the raw names put {self.group_id_kind} {name} in "
+                                   f"{len(groups)} groups ({shown}), so it could span two splits; the grouping "
+                                   "ignores the id the names carry (a converter bug: report it)")
 
     def skip(self, reason: str, path: Path | str, count: int = 1) -> None:
         """Record that ``path`` (or ``count`` items of it, e.g. tiles of one slide) was left out, and why
@@ -168,8 +220,15 @@ class Converter:
                                f"{pixels.shape[1]}x{pixels.shape[0]} image; the raw file changed since the scan")
         return pixels[y:y + h, x:x + w]
 
-    def finish(self, pixels: np.ndarray) -> bytes:
-        """Resize (when ``resize_to`` is set) and encode a crop."""
+    def finish(self, pixels: np.ndarray, source: str = "") -> bytes:
+        """Resize (when ``resize_to`` is set) and encode a crop; refuse one too large for a shard."""
+        height, width = pixels.shape[:2]
+        if not self.resize_to and height * width > STORED_MAX_PIXELS:
+            raise RawDataError(
+                f"{self.task.name}: {source or 'an image'} is {width}x{height} px ({height * width / 1e6:.0f} Mpx), "
+                f"more than a shard image may hold ({STORED_MAX_PIXELS / 1e6:.0f} Mpx, the most every image reader "
+                f"decodes without a decompression-bomb error); tile or crop it to the task's patch size "
+                f"({self.task.patch_px or 'see the task card'} px) before converting")
         if self.resize_to and pixels.shape[:2] != (self.resize_to, self.resize_to):
             image = Image.fromarray(pixels).resize((self.resize_to, self.resize_to), Image.Resampling.LANCZOS)
             pixels = np.asarray(image)
@@ -185,7 +244,7 @@ class Converter:
         (with :meth:`pixels` overridden: sample by sample, in file order)."""
         if type(self).pixels is not Converter.pixels:
             for sample in sorted(batch, key=lambda s: (s.source, s.key)):
-                self._ready[sample.key] = self.finish(self.pixels(sample))
+                self._ready[sample.key] = self.finish(self.pixels(sample), sample.source)
             return
         by_file: dict[str, list[Sample]] = {}
         for sample in batch:
@@ -193,11 +252,11 @@ class Converter:
         for rel, members in by_file.items():
             pixels = self.read(rel)
             for sample in members:
-                self._ready[sample.key] = self.finish(self.crop(pixels, sample))
+                self._ready[sample.key] = self.finish(self.crop(pixels, sample), sample.source)
 
     def image(self, sample: Sample) -> bytes:
         """Encoded image of ``sample`` (prepared in a batch, or read now)."""
         ready = self._ready.pop(sample.key, None)
         if ready is not None:
             return ready
-        return self.finish(self.pixels(sample))
+        return self.finish(self.pixels(sample), sample.source)

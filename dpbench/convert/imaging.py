@@ -10,15 +10,63 @@ from PIL import Image, UnidentifiedImageError
 
 from dpbench.errors import RawDataError
 
-Image.MAX_IMAGE_PIXELS = None  # raw pathology frames are large by design
+Image.MAX_IMAGE_PIXELS = None  # raw pathology frames are large by design; READ_MAX_PIXELS bounds them instead
+#: The largest raw frame read whole (1.2 GB of RGB): larger ones are whole slides, read through the slide path.
+READ_MAX_PIXELS = 400_000_000
+_WIDE_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+
+def _too_large(path: Path, width: int, height: int) -> None:
+    if width * height > READ_MAX_PIXELS:
+        raise RawDataError(f"{path} is {width}x{height} px ({width * height / 1e6:.0f} Mpx): too large to read whole; "
+                           "a whole-slide image goes through the slide converters (OpenSlide), or tile it first")
+
+
+def png_significant_bits(path: Path) -> int | None:
+    """The significant bits the PNG's sBIT chunk declares for its first channel (e.g. 12 for 12-bit data stored in
+    16-bit samples), or None when the file has no sBIT chunk."""
+    with path.open("rb") as handle:
+        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        while header := handle.read(8):
+            if len(header) < 8:
+                return None
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"sBIT":
+                return handle.read(length)[0]
+            if kind == b"IDAT":
+                return None  # sBIT precedes the image data
+            handle.seek(length + 4, 1)
+    return None
+
+
+def to_uint8(pixels: np.ndarray, bits: int, path: Path) -> np.ndarray:
+    """Integer pixels of ``bits`` significant bits (≤ 16) scaled to 8 bits by their real depth (a right shift),
+    never clipped: a 16-bit grey image does not turn white, a 12-bit one stored in 16 does not turn dark."""
+    if pixels.dtype.kind not in "ui" or not 8 <= bits <= 16:
+        raise RawDataError(f"{path} holds {pixels.dtype} pixels ({bits} bits); dpbench reads 8- to 16-bit integer "
+                           "images: convert it to 8-bit RGB first")
+    if int(pixels.min(initial=0)) < 0 or int(pixels.max(initial=0)) >= 1 << bits:
+        raise RawDataError(f"{path}: pixel values {int(pixels.min())}..{int(pixels.max())} do not fit the "
+                           f"{bits} bits the file declares; convert it to 8-bit RGB first")
+    return (pixels.astype(np.uint32) >> (bits - 8)).astype(np.uint8)
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """RGB uint8 pixels of an image file (PNG, BMP, JPEG, TIFF; TIFF codecs Pillow lacks go to tifffile)."""
+    """RGB uint8 pixels of an image file (PNG, BMP, JPEG, TIFF; TIFF codecs Pillow lacks go to tifffile).
+
+    16-bit (and 12-in-16-bit) images are scaled by their real bit depth (PNG sBIT, TIFF BitsPerSample)."""
     if not path.is_file():
         raise RawDataError(f"missing raw file {path}; re-extract the source archive")
     try:
         with Image.open(path) as image:
+            _too_large(path, *image.size)
+            if image.mode in _WIDE_MODES or image.mode.startswith("I;16"):
+                if path.suffix.lower() in (".tif", ".tiff"):
+                    return _read_tiff(path, None)
+                bits = png_significant_bits(path) or 16
+                grey = to_uint8(np.asarray(image), bits, path)
+                return np.repeat(grey[..., None], 3, axis=2)
             return np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         if path.suffix.lower() in (".tif", ".tiff"):
@@ -27,17 +75,26 @@ def read_rgb(path: Path) -> np.ndarray:
                            "re-download it") from exc
 
 
-def _read_tiff(path: Path, first: Exception) -> np.ndarray:
+def _read_tiff(path: Path, first: Exception | None) -> np.ndarray:
     import tifffile
 
     try:
-        pixels = np.asarray(tifffile.imread(path, level=0))  # level 0: the full resolution of a pyramid
+        with tifffile.TiffFile(path) as tif:
+            page = tif.series[0].levels[0]  # level 0: the full resolution of a pyramid
+            _too_large(path, int(page.shape[1]), int(page.shape[0]))
+            bits = int(tif.pages[0].bitspersample)  # type: ignore[union-attr]
+            pixels = np.asarray(page.asarray())
+    except RawDataError:
+        raise
     except Exception as exc:
-        raise RawDataError(f"cannot decode {path} ({first}; tifffile: {exc}); re-download it") from exc
+        reason = f"{first}; tifffile: {exc}" if first else f"tifffile: {exc}"
+        raise RawDataError(f"cannot decode {path} ({reason}); re-download it") from exc
+    if pixels.dtype != np.uint8:
+        pixels = to_uint8(pixels, bits, path)
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], 3, axis=2)
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] < 3:
-        raise RawDataError(f"{path} is not an 8-bit RGB image (shape {pixels.shape}, {pixels.dtype})")
+    if pixels.ndim != 3 or pixels.shape[2] < 3:
+        raise RawDataError(f"{path} is not an RGB or grey image (shape {pixels.shape}, {pixels.dtype})")
     return np.ascontiguousarray(pixels[..., :3])
 
 

@@ -10,6 +10,7 @@ foreground in the mask. The threshold is applied on integer pixel counts, so "5 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,21 +41,26 @@ def positive_tiles(mask: np.ndarray, corners: list[tuple[int, int]], size: int, 
 class MaskTiler(Converter):
     """Images ``<base><image_suffix>`` with masks ``<base><mask_suffix>`` anywhere under the source folder.
 
-    Tiles are ``size`` px with ``overlap`` px shared between neighbours (stride ``size - overlap``).
+    Tiles are ``size`` px with ``overlap`` px shared between neighbours (stride ``size - overlap``). An image
+    without its mask is an error, or, with ``skip_unmasked``, skipped and counted (a source whose authors use
+    only the annotated images).
     """
 
     mask_suffix = "_mask.png"
+    group_id = re.compile(r"(?:^|/)(?P<id>[^/_]+)_[^/]*$")  # the patient prefix of the image's file name
 
     def __init__(self, task: Task, root: Path, *, size: int, overlap: int, threshold: float,
-                 image_suffix: str) -> None:
+                 image_suffix: str, skip_unmasked: bool = False) -> None:
         super().__init__(task, root)
         self.size = size
         self.stride = size - overlap
         self.threshold = threshold
         self.image_suffix = image_suffix
+        self.skip_unmasked = skip_unmasked
 
     def pairs(self) -> list[tuple[str, Path, Path]]:
-        """(base name, image, mask) of every image, sorted by base name; unmatched files are errors."""
+        """(base name, image, mask) of every image, sorted by base name; unmatched files are errors (images
+        without a mask are skipped instead with ``skip_unmasked``)."""
         images: dict[str, Path] = {}
         masks: dict[str, Path] = {}
         for path in raw_files(self.root):
@@ -76,6 +82,9 @@ class MaskTiler(Converter):
                                    "re-extract the source archive")
         out = []
         for base, image in sorted(images.items()):
+            if base not in masks and self.skip_unmasked:
+                self.skip(f"image without its '*{self.mask_suffix}' mask (not annotated)", image)
+                continue
             if base not in masks:
                 raise RawDataError(f"image {image} has no mask {base}{self.mask_suffix}; re-extract the source "
                                    "archive (every image of this source is annotated)")

@@ -3,6 +3,7 @@
 from dpbench.encoders.base import IMAGENET_MEAN, IMAGENET_STD, Encoder, InputSpec
 from dpbench.encoders.check import Check, check_encoder, synthetic_batch
 from dpbench.encoders.checkpoint import load_encoder_checkpoint, read_encoder_checkpoint, save_encoder_checkpoint
+from dpbench.encoders.presets import Preset, get_preset
 from dpbench.encoders.specs import SPEC_FORMS, load_encoder
 
 __all__ = [
@@ -12,7 +13,9 @@ __all__ = [
     "Check",
     "Encoder",
     "InputSpec",
+    "Preset",
     "check_encoder",
+    "get_preset",
     "load_encoder",
     "load_encoder_checkpoint",
     "read_encoder_checkpoint",

@@ -54,19 +54,29 @@ def _compare(a: torch.Tensor, b: torch.Tensor, tol: float) -> tuple[bool, float,
     return diff <= tol * scale, diff, f"max |diff| {diff:.2e} (allowed {tol * scale:.1e})"
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says a device ran out of memory (CUDA's OutOfMemoryError, or a RuntimeError saying so)."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
 def _run(name: str, body: Callable[[], str]) -> Check:
     try:
         return Check(name, True, body())
     except _Failed as exc:
         return Check(name, False, str(exc))
     except Exception as exc:  # the encoder raised: report it, never a traceback
-        return Check(name, False, one_line(exc))
+        return Check(name, False, one_line(exc) + ("; lower the batch size" if out_of_memory(exc) else ""))
 
 
-def check_encoder(encoder: Encoder, device: str = "cpu", batch: int = 8) -> list[Check]:
-    """Run the contract checks on ``device`` with ``batch`` synthetic images; the module is moved back afterwards."""
-    if batch < 1:
-        raise DpbenchError(f"batch must be >= 1, got {batch}")
+def check_encoder(encoder: Encoder, device: str = "cpu", batch: int = 8, eval_batch: int | None = None) -> list[Check]:
+    """Run the contract checks on ``device`` with ``batch`` synthetic images; the module is moved back afterwards.
+
+    With ``eval_batch``, a last check ("eval batch size") encodes one batch of that many images, the batch size
+    ``dpbench eval`` will use, so that running out of memory shows up here rather than mid-evaluation.
+    """
+    if batch < 1 or (eval_batch is not None and eval_batch < 1):
+        raise DpbenchError(f"batch and eval_batch must be >= 1, got {batch} and {eval_batch}")
     target = resolve_device(device)
     module = encoder.module
     original = module_device(module)  # CPU for a module without tensors, where moving back changes nothing
@@ -75,12 +85,12 @@ def check_encoder(encoder: Encoder, device: str = "cpu", batch: int = 8) -> list
     except Exception as exc:
         raise DpbenchError(f"cannot move encoder {encoder.spec} to {device}: {one_line(exc)}") from None
     try:
-        return _checks(encoder, target, batch)
+        return _checks(encoder, target, batch, eval_batch)
     finally:
         module.to(original)
 
 
-def _checks(encoder: Encoder, device: torch.device, batch: int) -> list[Check]:
+def _checks(encoder: Encoder, device: torch.device, batch: int, eval_batch: int | None) -> list[Check]:
     tol = TOLERANCE.get(device.type, TOLERANCE["cuda"])
     images = synthetic_batch(encoder.input, batch).to(device)
     training = any(m.training for m in encoder.module.modules())
@@ -160,8 +170,27 @@ def _checks(encoder: Encoder, device: torch.device, batch: int) -> list[Check]:
         rate = THROUGHPUT_BATCHES * batch / max(time.perf_counter() - start, 1e-9)
         return f"{rate:,.1f} images/s (batch {batch}, {encoder.input.size} px, {device})"
 
+    def fits(size: int) -> str:
+        try:
+            out = forward(synthetic_batch(encoder.input, size, seed=1).to(device))
+        except Exception as exc:
+            if not out_of_memory(exc):
+                raise
+            raise _Failed(f"out of memory on a batch of {size} ({device}): lower --batch-size for dpbench eval "
+                          f"(e.g. --batch-size {max(1, size // 2)}) and rerun this check with it") from None
+        finally:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        if out.ndim != 2 or out.shape[0] != size:
+            raise _Failed(f"output shape {tuple(out.shape)} for a batch of {size}; expected ({size}, D)")
+        return f"({size}, {out.shape[1]}) for a batch of {size}, dpbench eval's --batch-size {size}"
+
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("shape", shape), ("dtype", dtype), ("finite", finite), ("deterministic", deterministic),
+        ("batch independence", independent), ("throughput", throughput)]
+    if eval_batch is not None:
+        steps.append(("eval batch size", lambda: fits(eval_batch)))
     checks: list[Check] = []
-    for name, body in (("shape", shape), ("dtype", dtype), ("finite", finite), ("deterministic", deterministic),
-                       ("batch independence", independent), ("throughput", throughput)):
+    for name, body in steps:
         checks.append(_run(name, body))
     return checks

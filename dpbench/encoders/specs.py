@@ -1,6 +1,7 @@
 """``load_encoder(spec)``: one string names any encoder dpbench can evaluate.
 
-A spec is ``SCHEME:REST``. Schemes are registered in the ``dpbench.encoders`` entry-point group, dpbench's own
+A spec is ``SCHEME:REST``, or the bare name of a zoo preset (``uni2``, the same as ``preset:uni2``; see
+:mod:`dpbench.encoders.zoo`). Schemes are registered in the ``dpbench.encoders`` entry-point group, dpbench's own
 (``random``, ``torchvision``, ``timm``, ``torchscript``, ``python``, ``checkpoint``) as much as any third-party
 package's, e.g. in its ``pyproject.toml``::
 
@@ -32,6 +33,8 @@ SPEC_FORMS = (
     "python:MODULE:ATTR  (MODULE dotted or path/to/file.py; ATTR() returns an Encoder, an nn.Module or "
     "(module, InputSpec))",
     "checkpoint:PATH  (a dpbench encoder checkpoint)",
+    "NAME[:random] or preset:NAME[:random]  (a zoo preset, see dpbench encoders list; weights fetched into the "
+    "Hugging Face or torch cache unless offline; :random = the architecture only)",
 )
 Scheme = Callable[[str, "str | None"], "Encoder | tuple[nn.Module, InputSpec]"]
 
@@ -74,9 +77,13 @@ def finish_encoder(spec: str, module: nn.Module, input: InputSpec) -> Encoder:
 
 
 def _unknown(spec: str) -> DpbenchError:
-    extra = sorted(set(schemes()) - {f.split(":")[0].split("[")[0] for f in SPEC_FORMS})
+    from dpbench.encoders.presets import close_presets
+
+    extra = sorted(set(schemes()) - {f.split(":")[0].split("[")[0] for f in SPEC_FORMS} - {"preset"})
     plugins = f"; plug-in schemes: {', '.join(extra)}" if extra else ""
-    return DpbenchError(f"unknown encoder spec {spec!r}; accepted forms: " + "; ".join(SPEC_FORMS) + plugins)
+    close = close_presets(spec) if ":" not in spec else []
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return DpbenchError(f"unknown encoder spec {spec!r}; {hint}accepted forms: " + "; ".join(SPEC_FORMS) + plugins)
 
 
 def _split(spec: str) -> tuple[str, str | None]:
@@ -84,23 +91,45 @@ def _split(spec: str) -> tuple[str, str | None]:
     return name, (rest if colon else None)
 
 
+def resolve(spec: str) -> tuple[Scheme, str | None]:
+    """The scheme function for ``spec`` and the REST it gets; a bare preset name goes to the preset scheme."""
+    name, rest = _split(spec)
+    if name in schemes():
+        return scheme(name, spec), rest
+    from dpbench.encoders.presets import find_preset
+    from dpbench.encoders.zoo import preset_scheme
+
+    if name == "preset" and rest is not None:  # dpbench's entry points not (re)installed yet
+        return preset_scheme, rest
+    if rest in (None, "random") and find_preset(name) is not None:
+        return preset_scheme, name if rest is None else f"{name}:random"
+    raise _unknown(spec)
+
+
 def build_module(spec: str) -> tuple[nn.Module, InputSpec]:
     """The (module, input spec) that ``spec`` names, before the eval/dummy-forward step (a scheme that returns a
     finished :class:`Encoder`, such as ``checkpoint:``, is refused: it carries its own weights)."""
-    name, rest = _split(spec)
-    built = scheme(name, spec)(spec.strip(), rest)
+    run, rest = resolve(spec)
+    built = run(spec.strip(), rest)
     if isinstance(built, Encoder):
         raise DpbenchError(f"{spec!r} names a finished encoder, not an architecture; use a weight-free spec")
     return built
 
 
-def load_encoder(spec: str) -> Encoder:
-    """Load the encoder ``spec`` names (see :data:`SPEC_FORMS`), on CPU, in eval mode, with ``dim`` measured."""
+def load_encoder(spec: str, *, offline: bool | None = None) -> Encoder:
+    """Load the encoder ``spec`` names (see :data:`SPEC_FORMS`), on CPU, in eval mode, with ``dim`` measured.
+
+    ``offline``: True forbids any network access while loading (presets then need their weights cached); otherwise
+    ``HF_HUB_OFFLINE`` decides.
+    """
+    from dpbench.encoders.hub import network
+
     if not isinstance(spec, str) or not spec.strip():
         raise _unknown(str(spec))
     spec = spec.strip()
-    name, rest = _split(spec)
-    built = scheme(name, spec)(spec, rest)
+    run, rest = resolve(spec)
+    with network(offline):
+        built = run(spec, rest)
     if isinstance(built, Encoder):
         return built
     module, input = built

@@ -7,6 +7,7 @@ read and the numeric precision, so a stale cache is never reused.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import hashlib
 import io
@@ -22,7 +23,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from dpbench.encoders import Encoder
+from dpbench.encoders.base import one_line
 from dpbench.encoders.base import resolve_device as resolve_device  # re-exported: callers import it from here
+from dpbench.encoders.check import out_of_memory
 from dpbench.errors import DpbenchError
 from dpbench.io import atomic_write_bytes
 from dpbench.pool.built import BuiltPool, as_pool
@@ -30,6 +33,7 @@ from dpbench.pool.manifest import Manifest
 from dpbench.pool.read import decode_rgb, raw_shard_dataset
 
 Precision = Literal["fp32", "bf16"]
+Row = tuple[np.ndarray, int, str, str]  # one encoded sample: (features, label, sample key, group)
 FEATURE_FORMAT = 3
 
 
@@ -57,7 +61,12 @@ def extract_splits(encoder: Encoder, pool: BuiltPool | Path, pairs: list[tuple[s
                    cache_dir: Path | None = None, on_batch: Callable[[int], None] | None = None,
                    ) -> dict[tuple[str, str], Features]:
     """Features of several (task, split) pairs: cached ones are loaded, the rest extracted in one pass.
+
+    If the pass stops (the encoder runs out of memory, an interrupt), the pairs whose samples had all been encoded
+    are cached first, so a rerun (with a smaller batch, say: the batch size is not part of the key) reuses them.
     """
+    if batch_size < 1:
+        raise DpbenchError(f"the batch size must be >= 1, got {batch_size}")
     pool = as_pool(pool)
     root, manifest = pool.root, pool.manifest
     found: dict[tuple[str, str], Features] = {}
@@ -74,30 +83,57 @@ def extract_splits(encoder: Encoder, pool: BuiltPool | Path, pairs: list[tuple[s
     urls = [str(root / s.path) for t, sp in todo for s in manifest.shards_of(t, sp)]
     if not urls:
         raise DpbenchError(f"no samples for {', '.join('/'.join(p) for p in todo)} in {root}")
-    parts: dict[tuple[str, str], list[tuple[np.ndarray, int, str, str]]] = {p: [] for p in todo}
-    for rows, labels, metas in forward_shards(encoder, urls, device=device, batch_size=batch_size, workers=workers,
-                                              precision=precision, channels_last=channels_last):
-        for row, label, meta in zip(rows, labels, metas, strict=True):
-            parts[(meta["task"], meta["split"])].append((row, label, meta["key"], meta["group"]))
-        if on_batch:
-            on_batch(len(metas))
-    for pair in todo:  # each pair is checked and cached on its own: one bad task does not discard the others
-        ordered = sorted(parts[pair], key=lambda r: r[2])  # key order: independent of worker interleaving
-        expected = sum(s.count for s in manifest.shards_of(*pair))
-        if len(ordered) != expected or len({r[2] for r in ordered}) != expected:
-            raise DpbenchError(f"read {len(ordered)} samples of {pair[0]}/{pair[1]}, the manifest lists {expected}; "
-                               f"run dpbench verify {root}")
-        x = np.stack([r[0] for r in ordered]).astype(np.float32)
-        if not np.isfinite(x).all():
-            raise DpbenchError(f"encoder {encoder.spec} produced NaN or infinite features on {pair[0]}/{pair[1]}; "
-                               "run dpbench check-encoder, or try --precision fp32")
-        found[pair] = Features(x, np.array([r[1] for r in ordered], dtype=np.int64),
-                               np.array([r[2] for r in ordered]), np.array([r[3] for r in ordered]))
+    expected = {pair: sum(s.count for s in manifest.shards_of(*pair)) for pair in todo}
+    parts: dict[tuple[str, str], list[Row]] = {p: [] for p in todo}
+
+    def keep(pair: tuple[str, str]) -> None:
+        found[pair] = _assemble(encoder, root, pair, parts[pair], expected[pair])
         if cache_dir:
-            buffer = io.BytesIO()
-            np.savez(buffer, x=found[pair].x, y=found[pair].y, keys=found[pair].keys, groups=found[pair].groups)
-            atomic_write_bytes(cache_dir / f"{keys[pair]}.npz", buffer.getvalue())
+            _save(found[pair], cache_dir / f"{keys[pair]}.npz")
+
+    try:
+        for rows, labels, metas in forward_shards(encoder, urls, device=device, batch_size=batch_size,
+                                                  workers=workers, precision=precision, channels_last=channels_last):
+            for row, label, meta in zip(rows, labels, metas, strict=True):
+                parts[(meta["task"], meta["split"])].append((row, label, meta["key"], meta["group"]))
+            if on_batch:
+                on_batch(len(metas))
+    except BaseException as exc:  # keep what is finished; an interrupt too
+        finished = [p for p in todo if len(parts[p]) == expected[p]] if cache_dir else []
+        for pair in finished:
+            with contextlib.suppress(DpbenchError):
+                keep(pair)
+        if isinstance(exc, DpbenchError) and finished:
+            raise DpbenchError(f"{exc}; the features of {len(finished)} finished split(s) are cached, and the "
+                               "rerun reuses them") from exc
+        raise
+    for pair in todo:  # each pair is checked and cached on its own: one bad task does not discard the others
+        keep(pair)
     return found
+
+
+def _assemble(encoder: Encoder, root: Path, pair: tuple[str, str], rows: list[Row], expected: int) -> Features:
+    """One pair's rows in key order (independent of worker interleaving), checked against the manifest."""
+    ordered = sorted(rows, key=lambda r: r[2])
+    if len(ordered) != expected or len({r[2] for r in ordered}) != expected:
+        raise DpbenchError(f"read {len(ordered)} samples of {pair[0]}/{pair[1]}, the manifest lists {expected}; "
+                           f"run dpbench verify {root}")
+    x = np.stack([r[0] for r in ordered]).astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DpbenchError(f"encoder {encoder.spec} produced NaN or infinite features on {pair[0]}/{pair[1]}; "
+                           "run dpbench check-encoder, or try --precision fp32")
+    return Features(x, np.array([r[1] for r in ordered], dtype=np.int64), np.array([r[2] for r in ordered]),
+                    np.array([r[3] for r in ordered]))
+
+
+def _save(features: Features, path: Path) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, x=features.x, y=features.y, keys=features.keys, groups=features.groups)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        raise DpbenchError(f"cannot write the feature cache {path}: {exc.strerror or exc}; free space there or "
+                           "pass --no-cache") from exc
 
 
 def _uint8_sample(sample: dict[str, Any]) -> tuple[torch.Tensor, int, dict[str, Any]]:
@@ -155,11 +191,16 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
     queued: collections.deque[tuple[torch.Tensor, Any, list[int], list[dict[str, Any]]]] = collections.deque()
     with torch.inference_mode():
         for images, labels, metas in loader:
-            batch = (resize_batch(images.to(dev, non_blocking=True), size) - mean) / std
-            if channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                out = module(batch)
+            try:
+                batch = (resize_batch(images.to(dev, non_blocking=True), size) - mean) / std
+                if channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    out = module(batch)
+            except Exception as exc:  # the encoder failed: hand over the batches already encoded, then say why
+                while queued:
+                    yield _landed(queued.popleft())
+                raise _failure(encoder, exc, len(metas), batch_size, dev) from exc
             if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != batch.shape[0]:
                 shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise DpbenchError(f"encoder {encoder.spec} returned {shape} for a batch of {batch.shape[0]}; "
@@ -173,6 +214,15 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
                 yield _landed(queued.popleft())
         while queued:
             yield _landed(queued.popleft())
+
+
+def _failure(encoder: Encoder, exc: Exception, n: int, batch_size: int, dev: torch.device) -> DpbenchError:
+    """One line for an encoder that raised on a batch: running out of memory names the smaller batch to use."""
+    if out_of_memory(exc):
+        return DpbenchError(f"encoder {encoder.spec} ran out of memory on a batch of {n} images ({dev}); rerun with "
+                            f"a lower --batch-size (e.g. --batch-size {max(1, batch_size // 2)})")
+    return DpbenchError(f"encoder {encoder.spec} failed on a batch of {n} images ({dev}): {one_line(exc)}; "
+                        "run dpbench check-encoder")
 
 
 def _landed(item: tuple[torch.Tensor, Any, list[int], list[dict[str, Any]]],

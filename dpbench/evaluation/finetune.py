@@ -1,5 +1,9 @@
 """Fine-tuning, the paper's protocol (§IV-F): a new linear layer on the encoder, trained on the train split;
 the learning rate is chosen from a grid and the epoch on the validation split; the test split scores it.
+
+Selection rule: the (learning rate, epoch) with the best validation score; validation scores within 1e-12 are a
+tie, resolved by the lower validation cross-entropy (a tie at ROC AUC 1.0 then prefers the more confident model,
+not merely the first one seen), then by grid order and the earlier epoch.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import softmax
 from torch import nn
 from torch.utils.data import DataLoader
 
 from dpbench.encoders import Encoder
 from dpbench.errors import DpbenchError, Unscorable
 from dpbench.evaluation.features import resolve_device
-from dpbench.evaluation.metrics import score, softmax
+from dpbench.evaluation.metrics import score
 from dpbench.pool.built import BuiltPool, as_pool
+from dpbench.pool.manifest import TaskEntry
 from dpbench.pool.read import shard_dataset
 from dpbench.tasks.models import Task
 
@@ -46,11 +52,21 @@ class FinetuneResult:
     lr: float
     epoch: int
     val_score: float
+    val_loss: float
     test_score: float
     test_keys: list[str]
     test_y: np.ndarray
     test_scores: np.ndarray
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+_TIE = 1e-12  # validation scores this close are a tie, resolved by the validation loss
+
+
+def cross_entropy(y: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true classes (probabilities clipped at 1e-300)."""
+    picked = probabilities[np.arange(len(y)), y].astype(np.float64)
+    return float(-np.mean(np.log(np.clip(picked, 1e-300, None))))
 
 
 def _collate(batch: list[tuple[torch.Tensor, int, dict[str, Any]]]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -80,23 +96,26 @@ def _predict(model: nn.Module, loader: DataLoader[Any], device: torch.device, am
             logits.append(model(normalise(images.to(device, non_blocking=True))).float().cpu().numpy())
             ys.append(y.numpy())
             keys += k
-    return keys, np.concatenate(ys), softmax(np.concatenate(logits))
+    return keys, np.concatenate(ys), softmax(np.concatenate(logits), axis=1)
 
 
-def finetune(encoder: Encoder, pool: BuiltPool | Path, task: Task, seed: int, config: FinetuneConfig | None = None,
-             device: str = "auto") -> FinetuneResult:
-    """Fine-tune a copy of ``encoder`` on ``task`` for every learning rate; return the best on validation.
+def finetune(encoder: Encoder, pool: BuiltPool | Path, task: str | Task | TaskEntry, seed: int,
+             config: FinetuneConfig | None = None, device: str = "auto") -> FinetuneResult:
+    """Fine-tune a copy of ``encoder`` on ``task`` (a built task of ``pool``: its classes and metric are the
+    manifest's, so a task card's task needs no registry entry) for every learning rate; return the best on
+    validation.
     """
     config = config or FinetuneConfig()
     pool = as_pool(pool)
     root, manifest = pool.root, pool.manifest
-    if manifest.task(task.name).splits["val"].images == 0:
+    task = manifest.task(task if isinstance(task, str) else task.name)
+    if task.splits["val"].images == 0:
         raise Unscorable(f"task {task.name} has no validation split, which fine-tuning needs to pick an epoch")
     urls = {split: [str(root / s.path) for s in manifest.shards_of(task.name, split)]
             for split in ("train", "val", "test")}
     dev = resolve_device(device)
     normalise = encoder.input.normaliser(dev)
-    best: tuple[float, float, int, dict[str, torch.Tensor]] | None = None  # (val, lr, epoch, state)
+    best: tuple[float, float, float, int, dict[str, torch.Tensor]] | None = None  # (val, loss, lr, epoch, state)
     history: list[dict[str, float]] = []
     val_loader = _batches(encoder, root, urls, task.name, "val", config, seed, dev)
     for lr in config.lrs:
@@ -121,16 +140,17 @@ def finetune(encoder: Encoder, pool: BuiltPool | Path, task: Task, seed: int, co
                 raise DpbenchError(f"fine-tuning {task.name} diverged at lr={lr} (the loss became NaN or infinite "
                                    f"in epoch {epoch}); try smaller learning rates (--lrs)")
             _, y_val, s_val = _predict(model, val_loader, dev, config.amp, normalise)
-            value = score(task.metric, y_val, s_val)
-            history.append({"lr": lr, "epoch": epoch, "val": value})
-            if best is None or value > best[0]:
+            value, loss = score(task.metric, y_val, s_val), cross_entropy(y_val, s_val)
+            history.append({"lr": lr, "epoch": epoch, "val": value, "val_loss": loss})
+            if best is None or value > best[0] + _TIE or (value >= best[0] - _TIE and loss < best[1]):
                 state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                best = (value, lr, epoch, state)
+                best = (value, loss, lr, epoch, state)
     assert best is not None
-    value, lr, epoch, state = best
+    value, val_loss, lr, epoch, state = best
     model = nn.Sequential(copy.deepcopy(encoder.module), nn.Linear(encoder.dim, task.n_classes))
     model.load_state_dict(state)
     model.to(dev)
     test_loader = _batches(encoder, root, urls, task.name, "test", config, seed, dev)
     keys, y_test, s_test = _predict(model, test_loader, dev, config.amp, normalise)
-    return FinetuneResult(lr, epoch, value, score(task.metric, y_test, s_test), keys, y_test, s_test, history)
+    return FinetuneResult(lr, epoch, value, val_loss, score(task.metric, y_test, s_test), keys, y_test, s_test,
+                          history)

@@ -9,7 +9,9 @@ from dpbench.errors import DpbenchError, Unscorable
 
 
 def score(metric: str, y_true: np.ndarray, class_scores: np.ndarray) -> float:
-    """Score class scores ``(n, K)`` against labels with the task's metric."""
+    """Score per-class scores ``(n, K)`` (probabilities or decision values) against labels with the task's metric:
+    ROC AUC of column 1 (scikit-learn's, ties count one half), or accuracy of the arg-max (first maximum wins).
+    The one metric definition of the project: probe selection, reported scores and re-scoring all use it."""
     if metric == "roc_auc":
         if len(np.unique(y_true)) < 2:
             raise Unscorable("ROC AUC is undefined: the evaluated split holds a single class")
@@ -22,10 +24,3 @@ def score(metric: str, y_true: np.ndarray, class_scores: np.ndarray) -> float:
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
     """Rows: true class, columns: predicted class."""
     return confusion_matrix(y_true, y_pred, labels=list(range(n_classes))).astype(int).tolist()  # type: ignore[no-any-return]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, numerically stable."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]

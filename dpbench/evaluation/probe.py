@@ -5,6 +5,15 @@ Both methods fit the same objective, liblinear's L2-regularised squared hinge wi
 
 * ``svm``: the reference, scikit-learn ``LinearSVC`` over the C grid, one fit per C × fold, then a refit;
 * ``fast``: every C × fold (and refit) × class problem in one batched truncated-Newton solve in torch.
+
+Selection rule. Folds are grouped and class-stratified, and only folds that can be scored count: fewer folds are
+used when the groups are few, so that every validation fold holds two classes (ROC AUC) and every training part
+all classes. C maximises the mean CV score; CV scores within 1e-12 of the best are a tie, resolved towards the
+**largest** C. The paper selects C by grouped CV without a tie rule; scikit-learn's ``GridSearchCV`` would keep
+the first best in grid order, i.e. the smallest C of an ascending grid. On separable features every C ties at a CV
+score of 1.0, and the smallest C (1e-10) is a model whose decision values differ by ~1e-7: its test ranking is
+numerical noise. The largest tied C fits the data at least as well and is never degenerate that way. When no fold
+can be scored at all, C = 1 (LinearSVC's default) is used and the result says so (``fallback``).
 """
 
 from __future__ import annotations
@@ -12,24 +21,23 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.svm import LinearSVC
 
 from dpbench.errors import DpbenchError, Unscorable
-from dpbench.evaluation.metrics import softmax
+from dpbench.evaluation.folds import Folds, grouped_folds
+from dpbench.evaluation.metrics import score as metric_score
 
 C_GRID: tuple[float, ...] = tuple(10.0**e for e in range(-10, 1))
 Metric = Literal["roc_auc", "accuracy"]
-Folds = list[tuple[np.ndarray, np.ndarray]]
-_TIE = 1e-12  # CV scores this close count as a tie, resolved towards the smaller C
+_TIE = 1e-12  # CV scores this close count as a tie, resolved towards the larger C
+FALLBACK_C = 1.0  # LinearSVC's default, used (and recorded) when no CV fold can be scored
 _MEMORY_BUDGET = 2 * 2**30  # bytes of (samples × problems) work arrays per batched solve; more problems → chunks
 # Per device type: the dtype of the Hessian products inside CG (gradients, line search and weights stay float64),
 # and how often (in CG iterations) the host looks at convergence; CUDA kernels queue without waiting in between.
@@ -42,35 +50,15 @@ class ProbeResult:
     """Selected C, its cross-validation evidence and the refit model's test predictions."""
 
     best_c: float
-    cv_scores: dict[float, float]  # mean CV score per C (NaN when no fold could be scored)
-    test_score: float
-    test_scores: np.ndarray  # (n_test, n_classes) softmax of decision values; binary: 1 − σ(d), σ(d)
-    test_pred: np.ndarray  # (n_test,) predicted class index
+    cv_scores: dict[float, float]  # mean CV score per C over the scorable folds (NaN when none could be scored)
+    test_score: float  # the metric of ``test_decision``, exactly
+    test_decision: np.ndarray  # (n_test, n_classes) decision values; binary (−d, d); absent classes: float min
+    test_pred: np.ndarray  # (n_test,) predicted class index (first maximum, like LinearSVC.predict)
     seconds: float
     not_converged: int = 0  # svm: fits that raised ConvergenceWarning; fast: problems that hit the iteration cap
-
-
-def grouped_folds(groups: np.ndarray, y: np.ndarray, folds: int = 5, seed: int | None = None) -> Folds:
-    """Deterministic grouped, class-stratified folds: ``(train_idx, val_idx)`` pairs, no group on both sides.
-
-    Uses ``min(folds, n_groups)`` folds, fewer (down to 2) while some training part would lack a class.
-    With ``seed``, groups are assigned to folds in a seeded random order, so each seed is its own CV draw.
-    """
-    n_groups = len(np.unique(groups))
-    if n_groups < 2:
-        raise DpbenchError(f"grouped cross-validation needs at least 2 groups in the training split, got {n_groups}; "
-                           "add training data from more patients/slides")
-    classes = np.unique(y)
-    k = max(2, min(folds, n_groups))
-    while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "least populated class has fewer members than n_splits"
-            splitter = (StratifiedGroupKFold(n_splits=k, shuffle=False) if seed is None
-                        else StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed))
-            splits = [(tr, va) for tr, va in splitter.split(np.zeros(len(y)), y, groups)]
-        if k == 2 or all(len(np.unique(y[tr])) == len(classes) for tr, _ in splits):
-            return splits
-        k -= 1
+    folds: int = 0  # CV folds used
+    unscorable_folds: int = 0  # folds that could not be scored (left out of the mean)
+    fallback: str | None = None  # why the default C was used, when no fold could be scored
 
 
 def _check(train_x: np.ndarray, train_y: np.ndarray, train_groups: np.ndarray, test_x: np.ndarray,
@@ -115,31 +103,21 @@ def _full_decision(raw: np.ndarray, classes: np.ndarray, n_classes: int) -> np.n
 
 
 def _score(decision: np.ndarray, y: np.ndarray, metric: Metric) -> float:
-    """ROC AUC of d (binary) or accuracy of the arg-max (first maximum wins, like LinearSVC.predict)."""
-    if metric == "roc_auc":
-        positive = y == 1
-        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-        if not (n_pos and n_neg):
-            return math.nan
-        ranks = rankdata(decision[:, 1])  # Mann–Whitney U = ROC AUC (ties count one half)
-        return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return float(np.mean(decision.argmax(axis=1) == y))
+    """The task metric of decision values (dpbench.evaluation.metrics.score); NaN when it is undefined."""
+    if metric == "roc_auc" and len(np.unique(y)) < 2:
+        return math.nan
+    return metric_score(metric, y, decision)
 
 
-def _class_scores(decision: np.ndarray, n_classes: int) -> np.ndarray:
-    if n_classes == 2:
-        p1 = 1.0 / (1.0 + np.exp(-np.clip(decision[:, 1], -500, 500)))
-        return np.stack([1.0 - p1, p1], axis=1)
-    return softmax(decision)
-
-
-def _select(cv: dict[float, float]) -> float:
-    """Best mean CV score; ties (within 1e-12) → the smallest C. All-NaN → the smallest C."""
+def select_c(cv: dict[float, float]) -> tuple[float, str | None]:
+    """(C, fallback): the best mean CV score, ties (within 1e-12) resolved towards the largest C; when no C has a
+    score, :data:`FALLBACK_C` (or the grid value nearest to it) with the reason."""
     finite = {c: s for c, s in cv.items() if not math.isnan(s)}
     if not finite:
-        return min(cv)
+        c = min(cv, key=lambda v: (abs(math.log10(v) - math.log10(FALLBACK_C)), -v))
+        return c, f"no cross-validation fold could be scored; C = {c:g} (LinearSVC's default) was used unselected"
     best = max(finite.values())
-    return min(c for c, s in finite.items() if s >= best - _TIE)
+    return max(c for c, s in finite.items() if s >= best - _TIE), None
 
 
 def _mean(scores: list[float]) -> float:
@@ -158,18 +136,22 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, train_groups: np.ndar
     train_y, test_y = np.asarray(train_y).astype(np.int64), np.asarray(test_y).astype(np.int64)
     _check(train_x, train_y, train_groups, test_x, test_y, n_classes, metric, method, cs, folds)
     start = time.perf_counter()
-    splits = grouped_folds(np.asarray(train_groups), train_y, folds, seed)
+    splits, unscorable = grouped_folds(np.asarray(train_groups), train_y, folds, seed, metric)
     grid = sorted(float(c) for c in cs)
     if method == "svm":
-        cv, best_c, decision, bad = _svm(train_x, train_y, test_x, splits, grid, n_classes, metric, seed)
+        cv, decide, bad = _svm(train_x, train_y, test_x, splits, grid, n_classes, metric, seed)
     else:
-        cv, best_c, decision, bad = _fast(train_x, train_y, test_x, splits, grid, n_classes, metric, device)
+        cv, decide, bad = _fast(train_x, train_y, test_x, splits, grid, n_classes, metric, device)
+    best_c, fallback = select_c(cv)
+    decision = np.nan_to_num(decide(best_c), neginf=np.finfo(np.float64).min)  # JSON-safe, order kept
     return ProbeResult(best_c=best_c, cv_scores=cv, test_score=_score(decision, test_y, metric),
-                       test_scores=_class_scores(decision, n_classes), test_pred=decision.argmax(axis=1),
-                       seconds=time.perf_counter() - start, not_converged=bad)
+                       test_decision=decision, test_pred=decision.argmax(axis=1),
+                       seconds=time.perf_counter() - start, not_converged=bad, folds=len(splits),
+                       unscorable_folds=unscorable, fallback=fallback)
 
 
-Solved = tuple[dict[float, float], float, np.ndarray, int]
+#: (mean CV score per C, the refit's test decision values for a chosen C, fits that did not converge)
+Solved = tuple[dict[float, float], Callable[[float], np.ndarray], int]
 
 
 def _svm(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, splits: Folds, grid: list[float], n_classes: int,
@@ -199,9 +181,12 @@ def _svm(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, splits: Folds, grid: 
             scores.append(_score(_full_decision(model.decision_function(x[va]), model.classes_, n_classes), y[va],
                                  metric))
         cv[c] = _mean(scores)
-    best_c = _select(cv)
-    model = fit(best_c, np.arange(len(y)))
-    return cv, best_c, _full_decision(model.decision_function(test_x), model.classes_, n_classes), bad
+
+    def decide(c: float) -> np.ndarray:
+        model = fit(c, np.arange(len(y)))
+        return _full_decision(model.decision_function(test_x), model.classes_, n_classes)
+
+    return cv, decide, bad
 
 
 def _fast(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, splits: Folds, grid: list[float], n_classes: int,
@@ -230,8 +215,7 @@ def _fast(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, splits: Folds, grid:
             present = np.unique(y[tr])
             scores.append(math.nan if len(present) < 2 else _score(decision(dec[va, f, ci], present), y[va], metric))
         cv[c] = _mean(scores)
-    best_c = _select(cv)
-    return cv, best_c, decision(test_dec[:, grid.index(best_c)], np.unique(y)), bad
+    return cv, lambda c: decision(test_dec[:, grid.index(c)], np.unique(y)), bad
 
 
 def fast_svm_weights(x: np.ndarray, y: np.ndarray, n_classes: int, c: float,

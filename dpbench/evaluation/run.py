@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import time
 from collections.abc import Callable, Iterable
@@ -23,13 +24,15 @@ from dpbench.encoders import Encoder
 from dpbench.errors import DpbenchError, Unscorable
 from dpbench.evaluation.features import Features, Precision, extract_splits, resolve_device
 from dpbench.evaluation.finetune import FinetuneConfig, finetune
-from dpbench.evaluation.metrics import confusion
+from dpbench.evaluation.metrics import confusion, score
 from dpbench.evaluation.probe import C_GRID, linear_probe
 from dpbench.io import atomic_write_json, sha256_file
 from dpbench.pool.built import BuiltPool, as_pool
-from dpbench.pool.manifest import MANIFEST
-from dpbench.results import Provenance, Results, TaskScore
-from dpbench.tasks.registry import get_task
+from dpbench.pool.manifest import MANIFEST, TaskEntry
+from dpbench.pool.verify import require_verified
+from dpbench.results import Provenance, Results, Selection, TaskInfo, TaskScore
+from dpbench.tasks.cards import card_json, card_sha256, stored_card
+from dpbench.tasks.registry import all_tasks
 
 Protocol = Literal["linear", "finetune"]
 Progress = Callable[[str, str], None]  # (task, event)
@@ -71,20 +74,48 @@ def hardware(device: str) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def task_score(task_name: str, seed: int, metric: str, score: float, keys: Iterable[Any], class_scores: np.ndarray,
-                y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, selected: dict[str, float]) -> TaskScore:
-    """One (task, seed) result: test score, rounded test predictions per sample key, confusion matrix, choices."""
+def task_score(task_name: str, seed: int, metric: str, keys: Iterable[Any], class_scores: np.ndarray,
+               y_true: np.ndarray, n_classes: int, selected: dict[str, float], *,
+               kind: Literal["probability", "decision_value"] = "probability", selection: Selection | None = None,
+               warnings: Iterable[str] = ()) -> TaskScore:
+    """One (task, seed) result. The stored predictions are the class scores at full precision, and the reported
+    score is the task's metric of exactly those stored numbers, so re-scoring them reproduces it."""
+    stored = np.array([[float(v) for v in row] for row in class_scores], dtype=np.float64).reshape(-1, n_classes)
+    notes = list(warnings) + (selection_warnings(selection) if selection else [])
+    if len(stored) > 1 and np.ptp(stored[:, -1]) == 0:
+        notes.append("the test predictions are all equal: the model does not rank the test samples")
     return TaskScore(
-        task=task_name, seed=seed, metric=metric, score=score,
-        predictions={str(k): [round(float(v), 6) for v in row] for k, row in zip(keys, class_scores, strict=True)},
-        confusion=confusion(y_true, y_pred, n_classes), selected=selected)
+        task=task_name, seed=seed, metric=metric, score=score(metric, y_true, stored),
+        predictions={str(k): row.tolist() for k, row in zip(keys, stored, strict=True)}, prediction_kind=kind,
+        confusion=confusion(y_true, stored.argmax(axis=1), n_classes), selected=selected, selection=selection,
+        warnings=notes)
 
 
-def _linear(task_name: str, feats: dict[tuple[str, str], Features], config: EvalConfig,
+def selection_warnings(selection: Selection) -> list[str]:
+    """What a reader must know about a hyper-parameter choice: a fallback, unscorable folds, a grid edge."""
+    notes = [selection.fallback] if selection.fallback else []
+    if selection.unscorable_folds:
+        notes.append(f"{selection.unscorable_folds} of {selection.folds} CV folds could not be scored (a single "
+                     "class) and were left out of the selection")
+    low, high = min(selection.grid), max(selection.grid)
+    if selection.fallback is None and low < high and selection.value in (low, high):
+        notes.append(f"selected {selection.parameter} = {selection.value:g} is at the edge of the grid "
+                     f"[{low:g}, {high:g}]; the best value may lie outside it")
+    return notes
+
+
+def _curve(values: dict[float, float], grid: list[float]) -> list[float | None]:
+    return [None if math.isnan(values.get(g, math.nan)) else values[g] for g in grid]
+
+
+def _linear(task: TaskEntry, feats: dict[tuple[str, str], Features], config: EvalConfig,
             progress: Progress) -> list[TaskScore]:
-    task = get_task(task_name)
+    task_name = task.name
     # The probe may use train and val (paper §IV-E); C is chosen by grouped 5-fold CV on them.
     parts = [feats[(task_name, split)] for split in ("train", "val") if (task_name, split) in feats]
+    if not parts or (task_name, "test") not in feats:
+        raise Unscorable(f"task {task_name} has no {'test' if parts else 'training'} samples in this build; "
+                         "rebuild it with a dpbench that refuses such splits, or give it more groups")
     x = np.concatenate([p.x for p in parts])
     y = np.concatenate([p.y for p in parts])
     groups = np.concatenate([p.groups for p in parts])
@@ -95,22 +126,49 @@ def _linear(task_name: str, feats: dict[tuple[str, str], Features], config: Eval
         progress(task_name, f"probe seed {seed}")
         result = linear_probe(x, y, groups, test.x, test.y, task.n_classes, task.metric, method=config.probe,
                               device=device, seed=seed)
-        scores.append(task_score(task_name, seed, task.metric, result.test_score, test.keys, result.test_scores,
-                                  test.y, result.test_pred, task.n_classes, {"C": result.best_c}))
+        grid = sorted(result.cv_scores)
+        selection = Selection(
+            parameter="C", value=result.best_c, criterion=f"grouped {result.folds}-fold CV {task.metric} on train+val",
+            grid=grid, curve=_curve(result.cv_scores, grid), folds=result.folds,
+            unscorable_folds=result.unscorable_folds, tie_rule="largest C among CV scores within 1e-12 of the best",
+            fallback=result.fallback)
+        notes = [f"{result.not_converged} SVM fit(s) did not converge"] if result.not_converged else []
+        scores.append(task_score(task_name, seed, task.metric, test.keys, result.test_decision, test.y,
+                                 task.n_classes, {"C": result.best_c}, kind="decision_value", selection=selection,
+                                 warnings=notes))
     return scores
 
 
-def _finetune(encoder: Encoder, pool: BuiltPool, task_name: str, config: EvalConfig,
+def _finetune(encoder: Encoder, pool: BuiltPool, task: TaskEntry, config: EvalConfig,
               progress: Progress) -> list[TaskScore]:
-    task = get_task(task_name)
+    task_name = task.name
     scores = []
     for seed in config.seeds:
         progress(task_name, f"fine-tune seed {seed}")
         out = finetune(encoder, pool, task, seed, config.finetune, config.device)
-        scores.append(task_score(task_name, seed, task.metric, out.test_score, out.test_keys, out.test_scores,
-                                  out.test_y, out.test_scores.argmax(axis=1), task.n_classes,
-                                  {"lr": out.lr, "epoch": out.epoch, "val_score": out.val_score}))
+        best: dict[float, float] = {}
+        for row in out.history:
+            best[row["lr"]] = max(best.get(row["lr"], -math.inf), row["val"])
+        grid = sorted(config.finetune.lrs)
+        selection = Selection(parameter="lr", value=out.lr, criterion=f"validation {task.metric} (best epoch per lr)",
+                              grid=grid, curve=_curve(best, grid),
+                              tie_rule="lower validation cross-entropy, then grid order and the earlier epoch")
+        notes = ([f"selected epoch {out.epoch} is the last one; more epochs may score higher"]
+                 if out.epoch == config.finetune.epochs and config.finetune.epochs > 1 else [])
+        scores.append(task_score(task_name, seed, task.metric, out.test_keys, out.test_scores, out.test_y,
+                                 task.n_classes, {"lr": out.lr, "epoch": out.epoch, "val_score": out.val_score},
+                                 selection=selection, warnings=notes))
     return scores
+
+
+def task_info(pool: BuiltPool, entry: TaskEntry) -> TaskInfo:
+    """What the results file records of a task: from the manifest, and from its card when the pool keeps one."""
+    card = stored_card(pool.root / entry.name)
+    shown = {k: v for k, v in card_json(card).items() if k != "data"} if card else None
+    source = "card" if card else "registry" if entry.name in all_tasks() else "manifest"
+    return TaskInfo(defined_by=source, classes=entry.classes, metric=entry.metric, split_unit=entry.split_unit,
+                    licence=entry.licence, redistributable=entry.redistributable, synthetic=entry.synthetic,
+                    card_sha256=card_sha256(card) if card else None, card=shown)
 
 
 def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, config: EvalConfig, out: Path,
@@ -124,6 +182,7 @@ def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, 
     chosen = tasks or [t.name for t in manifest.tasks]
     for task in chosen:
         manifest.task(task)
+    require_verified(pool, chosen)  # every shard is the file the manifest vouches for, before any use or reuse
     started = time.perf_counter()
     manifest_sha = sha256_file(root / MANIFEST)
     key = hashlib.sha256(json.dumps({"encoder": encoder.fingerprint(), "manifest": manifest_sha, "dpbench": __version__,
@@ -157,9 +216,9 @@ def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, 
             continue
         try:
             if config.protocol == "linear":
-                result = _linear(task, feats, config, progress)
+                result = _linear(manifest.task(task), feats, config, progress)
             else:
-                result = _finetune(encoder, pool, task, config, progress)
+                result = _finetune(encoder, pool, manifest.task(task), config, progress)
         except Unscorable as exc:
             skipped[task] = str(exc)
             progress(task, "skipped")
@@ -175,6 +234,7 @@ def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, 
         split_sha256={t.name: t.split_sha256 for t in manifest.tasks if t.name in chosen},
         encoder=encoder.spec, weights_sha256=encoder.fingerprint(), protocol=config.protocol,
         settings=config.settings(), hardware=hardware(config.device),
-        wall_seconds=round(time.perf_counter() - started, 2), synthetic=manifest.synthetic))
+        wall_seconds=round(time.perf_counter() - started, 2), synthetic=manifest.synthetic,
+        tasks={t: task_info(pool, manifest.task(t)) for t in chosen}))
     atomic_write_json(out / "results.json", results.model_dump(mode="json"))
     return results

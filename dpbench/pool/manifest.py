@@ -69,6 +69,11 @@ class TaskEntry(BaseModel):
     redistributable: bool
     synthetic: bool
 
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (what evaluation needs without the registry)."""
+        return len(self.classes)
+
 
 class Manifest(BaseModel):
     """``DIR/manifest.json``: the pool as built."""

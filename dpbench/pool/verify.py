@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,11 +13,12 @@ from pathlib import Path
 from PIL import Image
 from pydantic import ValidationError
 
-from dpbench.errors import ShardMismatch
-from dpbench.io import sha256_file
+from dpbench.errors import DpbenchError, ShardMismatch
+from dpbench.io import atomic_write_json, sha256_file
 from dpbench.pool.manifest import IMAGE_EXTS, PoolFolder, ShardEntry, TaskEntry, as_folder
 from dpbench.pool.splits import SplitManifest, split_hash
 from dpbench.pool.tarstream import iter_tar_samples
+from dpbench.tasks.cards import CARD_FILE, card_pool_version, card_sha256, is_card_pool, stored_card
 
 
 def file_problem(path: Path, entry: ShardEntry) -> str | None:
@@ -99,7 +102,7 @@ def verify_pool(pool: PoolFolder | Path, decode: bool = True,
     pool = as_folder(pool)
     root, manifest = pool.root, pool.manifest
     classes = {t.name: len(t.classes) for t in manifest.tasks}
-    fix = f"rebuild it: dpbench build --pool {manifest.pool} --out {root} (only bad shards are rewritten)"
+    fix = f"rebuild it: {rebuild_command(pool)} (only bad shards are rewritten)"
     problems: list[Problem] = []
     for entry in manifest.shards:
         what = check_shard(root, entry, classes[entry.task], decode=decode)
@@ -111,4 +114,99 @@ def verify_pool(pool: PoolFolder | Path, decode: bool = True,
         what = split_problem(root / task.name / "split.json", task)
         if what:
             problems.append(Problem(f"{task.name}/split.json", what, fix))
-    return len(manifest.shards), problems
+    return len(manifest.shards), problems + card_problems(pool)
+
+
+def rebuild_command(pool: PoolFolder) -> str:
+    """The command that rebuilds ``pool`` in place."""
+    name = pool.manifest.pool
+    if is_card_pool(name):
+        return f"dpbench build --task CARD [--task CARD ...] --out {pool.root}"
+    return f"dpbench build --pool {name} --out {pool.root}"
+
+
+def card_problems(pool: PoolFolder) -> list[Problem]:
+    """For a pool built from task cards (not a registry pool, with a ``card.json``): each task's card must be
+    there, valid, and (with the split hashes) give the manifest's pool version, so that no card is edited after the
+    build."""
+    manifest = pool.manifest
+    if not is_card_pool(manifest.pool) or not any((pool.root / t.name / CARD_FILE).is_file() for t in manifest.tasks):
+        return []  # a registry pool, or a pool some other tool wrote
+    fix = f"rebuild it from the cards: {rebuild_command(pool)}"
+    shas: dict[str, str] = {}
+    problems: list[Problem] = []
+    for task in manifest.tasks:
+        try:
+            card = stored_card(pool.root / task.name)
+        except DpbenchError:
+            card = None
+        if card is None or card.name != task.name:
+            problems.append(Problem(f"{task.name}/{CARD_FILE}", "missing or not this task's card", fix))
+        else:
+            shas[task.name] = card_sha256(card)
+    if not problems:
+        version = card_pool_version(manifest.pool, shas, {t.name: t.split_sha256 for t in manifest.tasks})
+        if version != manifest.pool_version:
+            problems.append(Problem("manifest.json", f"pool version {manifest.pool_version} is not that of the "
+                                    f"stored cards and splits ({version}): a card was edited after the build", fix))
+    return problems
+
+
+VERIFIED_CACHE = ".cache/verified.json"  # under the pool root: shards already hashed, keyed by their file identity
+
+
+def _identity(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
+
+
+def check_files(pool: PoolFolder | Path, tasks: list[str] | None = None) -> list[Problem]:
+    """Check that every shard of ``tasks`` (all built tasks by default) is the file the manifest vouches for: its
+    size and sha256. A shard whose size, mtime, ctime, inode and device are unchanged since it last matched is not
+    hashed again (``.cache/verified.json`` under the pool, written when the folder is writable)."""
+    pool = as_folder(pool)
+    root, manifest = pool.root, pool.manifest
+    cache_path = root / VERIFIED_CACHE
+    try:
+        known: dict[str, dict[str, object]] = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    wanted = set(tasks) if tasks is not None else {t.name for t in manifest.tasks}
+    fix = (f"run dpbench verify {root}, then rebuild the pool (dpbench build --out {root}) or download it again; "
+           "dpbench evaluates only what the manifest vouches for")
+    problems: list[Problem] = []
+    hashed: dict[str, dict[str, object]] = {}
+    for entry in manifest.shards:
+        if entry.task not in wanted:
+            continue
+        path = root / entry.path
+        try:
+            identity = _identity(path)
+        except OSError:
+            problems.append(Problem(entry.path, "missing", fix))
+            continue
+        record: dict[str, object] = {"identity": identity, "sha256": entry.sha256}
+        if known.get(entry.path) == record:
+            continue
+        what = file_problem(path, entry)
+        if what:
+            problems.append(Problem(entry.path, what, fix))
+            known.pop(entry.path, None)
+        else:
+            hashed[entry.path] = record
+    if hashed:
+        with contextlib.suppress(OSError):  # a read-only pool is checked every time, never trusted blindly
+            atomic_write_json(cache_path, {**known, **hashed})
+    return problems
+
+
+def require_verified(pool: PoolFolder | Path, tasks: list[str] | None = None) -> None:
+    """:func:`check_files` (and, for a pool of task cards, :func:`card_problems`), raising one DpbenchError that
+    names the first bad file, the count and the fix."""
+    pool = as_folder(pool)
+    problems = check_files(pool, tasks) + card_problems(pool)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        kind = "shard " if first.path.endswith(".tar") else ""
+        raise DpbenchError(f"{kind}{first.path}: {first.what}{more}; {first.fix}")

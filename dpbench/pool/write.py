@@ -23,11 +23,13 @@ def write_shards(
     make_sample: Callable[[str], dict[str, Any]],
     on_sample: Callable[[], None] = lambda: None,
     before_chunk: Callable[[list[str]], None] | None = None,
+    on_shard: Callable[[Path], None] | None = None,
 ) -> None:
     """Write shard ``i`` of ``chunks`` for every ``i`` in ``todo`` with webdataset's ShardWriter.
 
     ``before_chunk`` (if given) gets ``chunks[i]`` just before shard ``i`` is written, e.g. to decode the
-    shard's raw files in one batch. Each shard goes to a temporary file that is fsynced and renamed into place
+    shard's raw files in one batch; ``on_shard`` gets each shard's final path once it is in place. Each shard goes
+    to a temporary file that is fsynced and renamed into place
     only when complete, so a killed build never leaves a half-written shard under a final name.
     """
     pattern = str(root / shard_pattern(task, split))
@@ -50,6 +52,8 @@ def write_shards(
             os.fsync(handle.fileno())
             handle.close()
             os.replace(handle.name, fname)
+            if on_shard is not None:
+                on_shard(Path(fname))
 
         size = len(chunks[run[0]])
         writer = wds.ShardWriter(pattern, maxcount=size, maxsize=float("inf"), start_shard=run[0],

@@ -9,8 +9,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.backend_bases import FigureCanvasBase
 
 from dpbench.io import atomic_write_bytes
+
+#: Image formats a diagram can be written in, chosen by the file's suffix (png without one).
+FORMATS = frozenset(FigureCanvasBase.get_supported_filetypes())
+
+
+def image_format(path: Path) -> str:
+    """The format ``path``'s suffix names (``png`` without a suffix); may be outside :data:`FORMATS`."""
+    return path.suffix.lstrip(".").lower() or "png"
 
 
 def cd_diagram(avg_ranks: pd.Series, cd: float, groups: list[list[str]], path: Path, title: str = "") -> None:
@@ -46,7 +55,7 @@ def cd_diagram(avg_ranks: pd.Series, cd: float, groups: list[list[str]], path: P
         ax.plot([value, value, x_text], [axis_y, y, y], color="black", lw=0.8, zorder=1)
         ax.text(x_text, y, f"{name} ({value:.2f})", ha="right" if left else "left", va="center", fontsize=9)
     fig.tight_layout()
-    suffix = path.suffix.lstrip(".").lower() or "png"
+    suffix = image_format(path)
     import io
 
     buffer = io.BytesIO()

@@ -3,6 +3,11 @@
 Conventions: rank 1 is best; ties get average ranks for computing and competition ranks ("1, 2, 2, 4")
 for display; means are rounded to ``DECIMALS`` before ranking, so differences below the reported
 precision cannot separate methods.
+
+A method is ranked on a task among the methods that have a score on it (a method alone on a task ranks 1 of 1).
+The gaps follow the ``Missing`` policy: ``error`` refuses them, ``worst`` counts a gap as rank (methods on the
+task + 1), ``available`` averages each method over its own tasks (Eq. 2 over the tasks it has); Borda gives a
+gap 0 points, as it gives a method alone on a task (1 − 1).
 """
 
 from __future__ import annotations
@@ -120,8 +125,8 @@ def bootstrap_ranks(table: ScoreTable, n_boot: int = 1000, seed: int = 0, level:
     Returns the ``level`` interval of each method's final rank, the probability of ranking first,
     and the top group (methods whose interval reaches rank 1).
     """
-    if n_boot < 1 or not 0 < level < 1:
-        raise DpbenchError("bootstrap needs n_boot ≥ 1 and 0 < level < 1")
+    if n_boot < 1 or not 0 < level < 1 or seed < 0:
+        raise DpbenchError(f"bootstrap needs n_boot ≥ 1, 0 < level < 1 and seed ≥ 0 (got {n_boot}, {level}, {seed})")
     rng = np.random.default_rng(seed)
     tasks, methods = table.tasks, table.methods
     cells = table.seed_scores()
@@ -137,7 +142,9 @@ def bootstrap_ranks(table: ScoreTable, n_boot: int = 1000, seed: int = 0, level:
         score = -_borda_points(ranks)
     else:
         filled = np.stack([_fill_missing(r, missing, methods, tasks) for r in ranks])
-        score = np.nanmean(filled, axis=1)
+        drawn = (~np.isnan(filled)).sum(axis=1)
+        # "available": a method none of whose tasks was drawn ranks last in that redraw.
+        score = np.where(drawn > 0, np.nansum(filled, axis=1) / np.maximum(drawn, 1), np.inf)
     finals = rankdata(np.round(score, 10), method="min", axis=1)
     tail = (1 - level) / 2 * 100
     low = pd.Series(np.percentile(finals, tail, axis=0, method="lower"), index=methods)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from dpbench.errors import DpbenchError
 from dpbench.io import atomic_write_bytes, atomic_write_json
 from dpbench.ranking.ranks import (
     Aggregate,
@@ -38,6 +39,8 @@ def _clean(value: Any) -> Any:
 def rank_report(table: ScoreTable, method: Aggregate = "avg-rank", missing: Missing = "error",
                 n_boot: int = 1000, seed: int = 0, level: float = 0.95, alpha: float = 0.05) -> dict[str, Any]:
     """Compute the leaderboard of ``table`` with its uncertainty and significance."""
+    if not 0 < alpha < 1 or n_boot < 0 or seed < 0:
+        raise DpbenchError(f"ranking needs 0 < alpha < 1, bootstrap ≥ 0 and seed ≥ 0 (got {alpha}, {n_boot}, {seed})")
     ranks = per_task_ranks(table)
     aggregate, position = final_order(ranks, method, missing)
     avg = average_rank(ranks, "available") if missing == "available" else None

@@ -54,6 +54,8 @@ def nemenyi_q(k: int, alpha: float = 0.05) -> float:
     """Critical value q_α of the Nemenyi test: studentized range (k, ∞) quantile over √2."""
     if k < 2:
         raise DpbenchError("the Nemenyi test needs at least 2 methods")
+    if not 0 < alpha < 1:
+        raise DpbenchError(f"the significance level must be between 0 and 1, got {alpha}")
     return float(studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2))
 
 

@@ -1,7 +1,8 @@
-"""The scorer's input: a tidy table (method, task, seed, score) and each task's metric direction."""
+"""The scorer's input: a tidy table (method, task, seed, score) and each task's metric direction and range."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +12,26 @@ import pandas as pd
 
 from dpbench.errors import DpbenchError
 
-#: Metric → True when higher is better. Unknown metrics are refused rather than guessed.
-METRIC_HIGHER_IS_BETTER: dict[str, bool] = {
-    "roc_auc": True, "accuracy": True, "balanced_accuracy": True, "f1_macro": True, "cohen_kappa": True,
-    "error_rate": False, "log_loss": False, "brier": False,
+
+@dataclass(frozen=True)
+class MetricRange:
+    """What ranking needs to know of a metric: its direction and the values a score can take."""
+
+    higher_is_better: bool
+    low: float
+    high: float
+
+
+#: Metric → direction and range; unknown metrics are refused rather than guessed. Ranking computes no metric:
+#: scores come from dpbench.evaluation.metrics.score (or the submitter) and are only read here.
+METRICS: dict[str, MetricRange] = {
+    "roc_auc": MetricRange(True, 0, 1), "accuracy": MetricRange(True, 0, 1),
+    "balanced_accuracy": MetricRange(True, 0, 1), "f1_macro": MetricRange(True, 0, 1),
+    "cohen_kappa": MetricRange(True, -1, 1), "error_rate": MetricRange(False, 0, 1),
+    "log_loss": MetricRange(False, 0, math.inf), "brier": MetricRange(False, 0, 2),  # multi-class Brier: ≤ 2
 }
+METRIC_HIGHER_IS_BETTER: dict[str, bool] = {name: m.higher_is_better for name, m in METRICS.items()}
+RANGE_SLACK = 1e-9  # float noise at a bound (an AUC of 1 + 1e-12) is not a wrong score
 COLUMNS = ("method", "task", "seed", "score")
 
 
@@ -53,7 +69,12 @@ class ScoreTable:
 
 
 def make_table(frame: pd.DataFrame, metrics: dict[str, str] | None = None) -> ScoreTable:
-    """Validate a tidy frame. Directions come from a ``metric`` column, ``metrics``, or the registry."""
+    """Validate a tidy frame. Metrics come from a ``metric`` column, ``metrics``, or the registry.
+
+    Every score must be a finite number within its metric's range; an optional ``source`` column (the file a
+    row came from) is named in the error. At least two methods are needed; a task that only some methods have
+    is kept: the aggregation's missing-task policy decides what each gap counts as.
+    """
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DpbenchError(f"scores lack column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}[, metric]")
@@ -64,22 +85,49 @@ def make_table(frame: pd.DataFrame, metrics: dict[str, str] | None = None) -> Sc
     bad = frame[~np.isfinite(frame["score"].to_numpy(dtype=float))]
     if len(bad):
         row = bad.iloc[0]
-        raise DpbenchError(f"score of {row['method']} on {row['task']} (seed {row['seed']}) is not a finite "
-                           f"number ({len(bad)} such row(s)); fix or drop them before ranking")
+        raise DpbenchError(f"{_where(row)}score of {row['method']} on task {row['task']} (seed {row['seed']}) is "
+                           f"{row['score']}, not a finite number ({len(bad)} such row(s)); fix or drop them")
     dupes = frame[frame.duplicated(["method", "task", "seed"], keep=False)]
     if len(dupes):
         row = dupes.iloc[0]
         raise DpbenchError(f"duplicate rows for {row['method']} on {row['task']} seed {row['seed']}; "
                            "each (method, task, seed) must appear once")
-    higher = {task: _direction(task, frame, metrics or {}) for task in sorted(frame["task"].unique())}
-    lonely = [t for t in higher if frame.loc[frame["task"] == t, "method"].nunique() < 2]
-    if lonely:
-        raise DpbenchError(f"task(s) {', '.join(lonely)} have a single method: ranking needs at least two; "
-                           "add results or drop the task")
+    names = {task: _metric(task, frame, metrics or {}) for task in sorted(frame["task"].unique())}
+    _check_ranges(frame, names)
+    methods = sorted(frame["method"].unique())
+    if len(methods) < 2:
+        raise DpbenchError(f"scores of a single method ({methods[0]}): ranking needs at least two; "
+                           "add another method's results")
+    if frame.groupby("task")["method"].nunique().max() < 2:
+        raise DpbenchError(f"no task has scores of two methods ({', '.join(methods)} share none): ranking compares "
+                           "methods on a task; add results on common tasks")
+    higher = {task: METRICS[name].higher_is_better for task, name in names.items()}
     return ScoreTable(frame[[*COLUMNS]].reset_index(drop=True), higher)
 
 
-def _direction(task: str, frame: pd.DataFrame, metrics: dict[str, str]) -> bool:
+def _where(row: pd.Series) -> str:
+    """``"FILE: "`` when the row came from a file (a ``source`` column), else nothing."""
+    source = row.get("source")
+    return f"{source}: " if isinstance(source, str) and source else ""
+
+
+def _check_ranges(frame: pd.DataFrame, names: dict[str, str]) -> None:
+    """Refuse scores outside their metric's range: an AUC of 7.5 is a broken file, not a great method."""
+    ranges = [METRICS[names[task]] for task in frame["task"]]
+    scores = frame["score"].to_numpy(dtype=float)
+    low = np.array([r.low for r in ranges]) - RANGE_SLACK
+    high = np.array([r.high for r in ranges]) + RANGE_SLACK
+    outside = frame[(scores < low) | (scores > high)]
+    if len(outside):
+        row = outside.iloc[0]
+        name = names[row["task"]]
+        raise DpbenchError(f"{_where(row)}score {row['score']:g} of {row['method']} on task {row['task']} "
+                           f"(seed {row['seed']}) is outside [{METRICS[name].low:g}, {METRICS[name].high:g}], the "
+                           f"range of {name} ({len(outside)} such row(s)); fix the score or its metric")
+
+
+def _metric(task: str, frame: pd.DataFrame, metrics: dict[str, str]) -> str:
+    """The one metric of ``task``: from the frame's ``metric`` column, ``metrics``, or the task registry."""
     names: set[str] = set()
     if "metric" in frame.columns:
         names = set(frame.loc[frame["task"] == task, "metric"].dropna().astype(str))
@@ -96,12 +144,11 @@ def _direction(task: str, frame: pd.DataFrame, metrics: dict[str, str]) -> bool:
     if len(names) != 1:
         found = ", ".join(sorted(names)) or "none"
         raise DpbenchError(f"unknown metric direction for task {task} (metrics: {found}); give one metric per "
-                           f"task in a 'metric' column, one of {', '.join(METRIC_HIGHER_IS_BETTER)}")
+                           f"task in a 'metric' column, one of {', '.join(METRICS)}")
     (name,) = names
-    if name not in METRIC_HIGHER_IS_BETTER:
-        raise DpbenchError(f"unknown metric direction for {name!r} (task {task}); use one of "
-                           f"{', '.join(METRIC_HIGHER_IS_BETTER)}")
-    return METRIC_HIGHER_IS_BETTER[name]
+    if name not in METRICS:
+        raise DpbenchError(f"unknown metric direction for {name!r} (task {task}); use one of {', '.join(METRICS)}")
+    return name
 
 
 def read_scores(paths: Iterable[Path]) -> ScoreTable:
@@ -112,13 +159,14 @@ def read_scores(paths: Iterable[Path]) -> ScoreTable:
     for path in paths:
         if path.suffix.lower() == ".csv":
             try:
-                frames.append(pd.read_csv(path))
+                frame = pd.read_csv(path)
             except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
                 raise DpbenchError(f"cannot read {path} as CSV ({exc.__class__.__name__}: {exc})") from exc
         else:
             results = load_results(path)
-            frames.append(pd.DataFrame([{"method": results.method, "task": s.task, "seed": s.seed,
-                                         "score": s.score, "metric": s.metric} for s in results.scores]))
+            frame = pd.DataFrame([{"method": results.method, "task": s.task, "seed": s.seed, "score": s.score,
+                                   "metric": s.metric} for s in results.scores])
+        frames.append(frame.assign(source=str(path)))
     if not frames:
         raise DpbenchError("no results given: pass results JSON or CSV files")
     return make_table(pd.concat(frames, ignore_index=True))

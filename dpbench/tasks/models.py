@@ -36,10 +36,11 @@ Organ = Literal[
     "stomach",
     "multiple",
     "unspecified",
+    "other",  # a user's task card names it in ``organ_other``
 ]
-Stain = Literal["H&E", "IHC", "Diff-Quik", "MGG", "Masson's trichrome"]
+Stain = Literal["H&E", "IHC", "Diff-Quik", "MGG", "Masson's trichrome", "multiple", "other"]
 Metric = Literal["roc_auc", "accuracy"]
-SplitUnit = Literal["patient", "slide", "image"]
+SplitUnit = Literal["patient", "slide", "image", "region"]  # region: one annotated area of a slide
 SplitName = Literal["train", "val", "test"]
 Role = Literal["pretrain", "evaluate", "external", "extra"]
 

@@ -7,6 +7,7 @@ import importlib
 import json
 import pkgutil
 from functools import cache
+from importlib import resources
 from typing import Protocol, TypeVar
 
 from dpbench.errors import RegistryError
@@ -180,3 +181,19 @@ def pool_version(pool: Pool, split_hashes: dict[str, str | None] | None = None) 
         })
     blob = json.dumps({"pool": pool.name, "tasks": entries}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+PUBLISHED_FILE = "published_manifests.json"
+
+
+@cache
+def published_manifests() -> dict[str, dict[str, str]]:
+    """Pool → pool version → sha256 of the ``manifest.json`` dpbench's maintainers published for it.
+
+    The package is the trust root, as a lock file is: ``dpbench download`` accepts a mirror's manifest only when its
+    sha256 is the one pinned here (a mirror cannot rewrite the benchmark, e.g. flip test labels and serve a
+    self-consistent manifest). A pool version without a pin needs an explicit ``--trust-mirror``.
+    """
+    path = resources.files("dpbench.tasks").joinpath(PUBLISHED_FILE)
+    pins: dict[str, dict[str, str]] = json.loads(path.read_text())
+    return pins

@@ -14,6 +14,7 @@ verification is deleted. Files that already verify in ``out`` are never fetched 
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 import urllib.parse
 from collections import Counter
@@ -28,6 +29,7 @@ from dpbench.errors import AllMirrorsFailed, DpbenchError, TransferCancelled, Tr
 from dpbench.io import atomic_write_json, ensure_writable
 from dpbench.pool.manifest import MANIFEST, Manifest, existing_manifest, load_manifest
 from dpbench.pool.verify import file_problem, split_problem
+from dpbench.tasks.registry import published_manifests
 from dpbench.transport.mirrors import ENV_MIRRORS, normalise_mirror, resolve_mirrors, stream_urls
 from dpbench.transport.transfer import Progress, Run, fetch_verified, open_url, try_mirrors
 
@@ -46,6 +48,7 @@ class DownloadReport:
     seconds: float = 0.0
     mirror_of: dict[str, str] = field(default_factory=dict)  # fetched file (and manifest.json) → mirror
     failed_attempts: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def per_mirror(self) -> dict[str, int]:
         """Files fetched from each mirror."""
@@ -97,14 +100,15 @@ def _run_job(job: _Job, out: Path, mirrors: list[str], run: Run) -> _Outcome:
         return _Outcome(job.rel, error="cancelled")
 
 
-def _fetch_manifest(mirrors: list[str], run: Run) -> tuple[Manifest, str]:
-    def attempt(mirror: str) -> tuple[Manifest, str]:
+def _fetch_manifest(mirrors: list[str], run: Run) -> tuple[Manifest, str, str]:
+    """(manifest, the mirror that served it, the sha256 of the bytes it served)."""
+    def attempt(mirror: str) -> tuple[Manifest, str, str]:
         body, _, _ = open_url(mirror + MANIFEST, 0, run.timeout)
         with body:
             data = body.read()
         run.add(received=len(data))
         try:
-            return Manifest.model_validate_json(data), mirror
+            return Manifest.model_validate_json(data), mirror, hashlib.sha256(data).hexdigest()
         except (ValidationError, ValueError) as exc:
             raise TransferFailure(f"{MANIFEST} is not a valid dpbench manifest", permanent=True) from exc
 
@@ -114,6 +118,25 @@ def _fetch_manifest(mirrors: list[str], run: Run) -> tuple[Manifest, str]:
         raise DpbenchError(f"no mirror served a valid {MANIFEST} (tried {', '.join(mirrors)}; last error: {exc}); "
                            "check the network or pass another --mirror URL (or use --offline on a downloaded "
                            "folder)") from exc
+
+
+def check_pin(manifest: Manifest, sha256: str, mirror: str, trust_mirror: bool) -> str | None:
+    """Refuse a manifest whose sha256 differs from the one this dpbench pins for its pool version; without a pin,
+    refuse unless ``trust_mirror`` (then return the warning to show)."""
+    pinned = published_manifests().get(manifest.pool, {}).get(manifest.pool_version)
+    if pinned is not None:
+        if sha256 != pinned:
+            raise DpbenchError(f"the mirror {mirror} serves a {MANIFEST} for pool {manifest.pool!r} version "
+                               f"{manifest.pool_version} with sha256 {sha256[:12]}…, but this dpbench pins "
+                               f"{pinned[:12]}… for that version: the mirror altered the benchmark; use another "
+                               "--mirror")
+        return None
+    if not trust_mirror:
+        raise DpbenchError(f"pool {manifest.pool!r} version {manifest.pool_version} (served by {mirror}) has no "
+                           f"pinned {MANIFEST} in this dpbench release, so nothing vouches for the mirror's labels "
+                           "and splits; upgrade dpbench, or pass --trust-mirror for a mirror you control")
+    return (f"--trust-mirror: pool {manifest.pool!r} version {manifest.pool_version} is not pinned; the mirror "
+            f"{mirror}'s own {MANIFEST} (sha256 {sha256[:12]}…) is the only trust root of this download")
 
 
 def _select(manifest: Manifest, tasks: list[str] | None, expected_pool: str | None, where: str) -> list[str]:
@@ -176,7 +199,8 @@ def _offline(out: Path, tasks: list[str] | None, expected_pool: str | None, work
 
 def download_pool(out: Path, mirrors: list[str], tasks: list[str] | None = None, *, offline: bool = False,
                   workers: int = 4, retries: int = 4, backoff: float = 0.5, timeout: float = 30.0,
-                  expected_pool: str | None = None, progress: Progress | None = None) -> DownloadReport:
+                  expected_pool: str | None = None, progress: Progress | None = None,
+                  trust_mirror: bool = False) -> DownloadReport:
     """Download the pool (or its ``tasks``) served by ``mirrors`` into ``out`` and write ``out/manifest.json``.
 
     ``retries`` is the number of retries per mirror per file (404/401/403/410 are not retried) before failing
@@ -184,7 +208,9 @@ def download_pool(out: Path, mirrors: list[str], tasks: list[str] | None = None,
     each read (a stalled transfer), not a whole file. ``progress(name, done, total)``
     is called from worker threads. ``offline``: no network; verify what ``out`` holds against its own
     manifest. If some file cannot be fetched, verified files stay in place, their partial temporaries stay
-    for resumption, ``out/manifest.json`` is left untouched and a DpbenchError names the file.
+    for resumption, ``out/manifest.json`` is left untouched and a DpbenchError names the file. The mirror's manifest
+    must be the one this dpbench pins for its pool version (:func:`check_pin`); ``trust_mirror`` accepts an
+    unpinned version, with a warning in the report.
     """
     started = time.perf_counter()
     if workers < 1 or retries < 0 or backoff < 0 or timeout <= 0:
@@ -196,7 +222,8 @@ def download_pool(out: Path, mirrors: list[str], tasks: list[str] | None = None,
         raise DpbenchError(f"no mirror to download from: pass --mirror URL or set {ENV_MIRRORS}")
     ensure_writable(out)
     run = Run(retries=retries, backoff=backoff, timeout=timeout, progress=progress)
-    source, served_by = _fetch_manifest(bases, run)
+    source, served_by, digest = _fetch_manifest(bases, run)
+    warning = check_pin(source, digest, served_by, trust_mirror)
     names = _select(source, tasks, expected_pool, f"the mirror {served_by}")
     old = _previous(out, source)
     order = [served_by] + [m for m in bases if m != served_by]
@@ -219,4 +246,5 @@ def download_pool(out: Path, mirrors: list[str], tasks: list[str] | None = None,
     return DownloadReport(manifest=merged, fetched=[o.rel for o in done],
                           reused=[o.rel for o in outcomes if not o.mirror], bytes_fetched=run.received,
                           seconds=time.perf_counter() - started, failed_attempts=run.failed,
-                          mirror_of={MANIFEST: served_by} | {o.rel: o.mirror for o in done if o.mirror})
+                          mirror_of={MANIFEST: served_by} | {o.rel: o.mirror for o in done if o.mirror},
+                          warnings=[warning] if warning else [])

@@ -1,4 +1,5 @@
-"""Make a publishable copy of a built pool: shards, manifest and a Hugging Face dataset card.
+"""Make a publishable copy of a built pool (shards, manifest and a Hugging Face dataset card), or upload one to a
+dataset repository of the Hugging Face Hub.
 
 Tasks whose licence forbids redistribution (no-derivatives, private, unknown or research-only terms)
 are refused unless the publisher names them with ``force_licence``, taking responsibility for the rights.
@@ -6,9 +7,16 @@ are refused unless the publisher names them with ``force_licence``, taking respo
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
+
+from huggingface_hub import DatasetCard, DatasetCardData, HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError
 
 from dpbench import __version__
 from dpbench.errors import DpbenchError
@@ -25,6 +33,13 @@ HF_LICENCE = {"CC0-1.0": "cc0-1.0", "CC-BY-4.0": "cc-by-4.0", "CC-BY-SA-4.0": "c
               "CC-BY-NC-ND-4.0": "cc-by-nc-nd-4.0", "MIT": "mit"}
 
 
+HF_SCHEME = "hf://"
+_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*")
+#: Network failures: the HTTP client's own error base (httpx's; requests' in older huggingface_hub, whose errors
+#: are OSErrors), of which the Hub's HTTP status errors are a subclass.
+_CLIENT_ERRORS = (OSError, cast("type[Exception]", HfHubHTTPError.__bases__[0]))
+
+
 @dataclass
 class PublishReport:
     """What was published where."""
@@ -34,6 +49,16 @@ class PublishReport:
     files: int
     bytes: int
     forced: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HubReport:
+    """What :func:`publish_to_hub` uploaded: the publishable copy (staged in a folder since removed), the
+    repository and the URL of the (last) commit."""
+
+    published: PublishReport
+    repo: str
+    commit_url: str
 
 
 def refusal_reason(task: Task) -> str | None:
@@ -90,6 +115,56 @@ def publish_pool(root: Path, out: Path, tasks: list[str] | None = None,
     return PublishReport(out=out, tasks=chosen, files=files + 2, bytes=total, forced=[n for n in forced if n in chosen])
 
 
+def hub_repo(target: str) -> str | None:
+    """``ORG/NAME`` of an ``hf://ORG/NAME`` (or ``hf://datasets/ORG/NAME``) target; None for a local folder."""
+    if not target.startswith(HF_SCHEME):
+        return None
+    repo = target.removeprefix(HF_SCHEME).removeprefix("datasets/").strip("/")
+    if not _REPO_ID.fullmatch(repo):
+        raise DpbenchError(f"{target} is not a Hub dataset repository: use hf://ORG/NAME")
+    return repo
+
+
+def publish_to_hub(root: Path, repo: str, tasks: list[str] | None = None,
+                   force_licence: list[str] | None = None) -> HubReport:
+    """Write the publishable copy of ``root`` to a temporary folder (:func:`publish_pool`) and upload it to the
+    Hub dataset repository ``repo`` (ORG/NAME; created when absent).
+
+    The token is ``huggingface_hub``'s (``HF_TOKEN``, else the stored ``hf auth login``); ``HF_ENDPOINT`` is read
+    at each call. Every failure is one :class:`DpbenchError` line saying what to do.
+    """
+    token = get_token()
+    if not token:
+        raise DpbenchError(f"no Hugging Face token to upload to hf://{repo}: run `hf auth login` or set HF_TOKEN")
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+    with tempfile.TemporaryDirectory(prefix="dpbench-publish-") as staging:
+        report = publish_pool(root, Path(staging) / "pool", tasks, force_licence)
+        copy = load_manifest(report.out)
+        message = f"dpbench publish: pool {copy.pool} {copy.pool_version}, {len(report.tasks)} task(s)"
+        try:
+            api.create_repo(repo, repo_type="dataset", exist_ok=True)
+            commit = api.upload_folder(repo_id=repo, folder_path=report.out, repo_type="dataset",
+                                       commit_message=message)
+        except HfHubHTTPError as exc:
+            raise DpbenchError(_refusal(exc, repo)) from None
+        except (*_CLIENT_ERRORS, ValueError) as exc:
+            said = " ".join(str(exc).split())
+            raise DpbenchError(f"could not upload to hf://{repo} at {api.endpoint} ({said}); check the network "
+                               "and HF_ENDPOINT, then rerun") from None
+    return HubReport(published=report, repo=repo, commit_url=str(commit.commit_url))
+
+
+def _refusal(exc: HfHubHTTPError, repo: str) -> str:
+    status = exc.response.status_code
+    said = " ".join((exc.server_message or "").split())
+    if status in (401, 403):
+        hint = (f"check that your token may write to {repo.split('/')[0]} (`hf auth login` with a write token, "
+                "or HF_TOKEN)")
+    else:
+        hint = "check the repository name and the Hub's status, then rerun"
+    return f"the Hub refused the upload to hf://{repo} (HTTP {status}{': ' + said if said else ''}); {hint}"
+
+
 def _size_category(n: int) -> str:
     for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if n < limit:
@@ -98,27 +173,23 @@ def _size_category(n: int) -> str:
 
 
 def dataset_card(manifest: Manifest) -> str:
-    """README.md with the YAML front matter the Hugging Face Hub reads, then the human part."""
+    """README.md: the metadata the Hugging Face Hub reads (``DatasetCardData`` as YAML front matter), then the
+    human part: tasks, licences and attribution, citations."""
     tasks = [get_task(t.name) for t in manifest.tasks]
     licences = sorted({t.licence for t in tasks})
     n_images = sum(s.count for s in manifest.shards)
-    yaml = ["---"]
-    if len(licences) == 1 and licences[0] in HF_LICENCE:
-        yaml.append(f"license: {HF_LICENCE[licences[0]]}")
-    else:
-        yaml += ["license: other", "license_name: per-task", "license_link: README.md"]
-    yaml += [f"pretty_name: dpbench {manifest.pool} {manifest.pool_version}", "task_categories:",
-             "- image-classification", "tags:", "- histopathology", "- digital-pathology", "- webdataset", "- dpbench"]
-    if manifest.synthetic:
-        yaml.append("- synthetic")
-    yaml += [f"size_categories:\n- {_size_category(n_images)}", "configs:"]
-    for built in manifest.tasks:
-        yaml += [f"- config_name: {built.name}", "  data_files:"]
-        for split in ("train", "val", "test"):
-            if built.splits[split].images:
-                yaml += [f"  - split: {'validation' if split == 'val' else split}",
-                         f"    path: {built.name}/{split}-*.tar"]
-    yaml.append("---")
+    meta: dict[str, Any] = {"license": HF_LICENCE.get(licences[0], "other") if len(licences) == 1 else "other"}
+    if meta["license"] == "other":
+        meta |= {"license_name": "per-task", "license_link": "README.md"}  # the licences are in the card's text
+    meta |= {"pretty_name": f"dpbench {manifest.pool} {manifest.pool_version}",
+             "task_categories": ["image-classification"], "size_categories": [_size_category(n_images)],
+             "tags": ["histopathology", "digital-pathology", "webdataset", "dpbench",
+                      *(["synthetic"] if manifest.synthetic else [])],
+             "configs": [{"config_name": entry.name,
+                          "data_files": [{"split": "validation" if split == "val" else split,
+                                          "path": f"{entry.name}/{split}-*.tar"}
+                                         for split in ("train", "val", "test") if entry.splits[split].images]}
+                         for entry in manifest.tasks]}
     body = [f"# dpbench pool `{manifest.pool}` (version `{manifest.pool_version}`)", ""]
     if manifest.synthetic:
         body += ["**SYNTHETIC data**: every image was generated by dpbench's procedural H&E-like renderer. "
@@ -152,4 +223,5 @@ def dataset_card(manifest: Manifest) -> str:
             seen.add(task.source.citation)
             body += [task.source.citation, ""]
     body += ["```", ""]
-    return "\n".join([*yaml, "", *body])
+    card = DatasetCard("\n".join(["---", DatasetCardData(**meta).to_yaml(), "---", "", *body]))
+    return str(card)

@@ -1,4 +1,7 @@
-"""Gleason (Arvaniti) converter on a tiny tree of create_patches.py output (JPEG patches per TMA spot)."""
+"""Gleason (Arvaniti) converter on a tiny tree of create_patches.py output (JPEG patches per TMA spot), in the
+output layouts of the script's current and earlier versions (utils/create_patches.py of eiriniar/gleason_CNN:
+``test_patches_750/patho_{1,2}`` since commit ffbac66, ``inter_observer/joint_test_patches_750/patho_{1,2}``
+before)."""
 
 from __future__ import annotations
 
@@ -18,10 +21,14 @@ SPOTS = {"train_validation_patches_750": ["ZT111_4_A_1_1", "ZT199_1_B_2_3", "ZT2
          "test_patches_750/patho_2": ["ZT80_38_A_1_1"]}
 
 
-def make_raw(raw: Path, size: int = 32) -> Path:
-    root = raw / "gleason_arvaniti"
+EARLIER_TEST = "inter_observer/joint_test_patches_750"
+
+
+def make_raw(raw: Path, size: int = 32, test_dir: str = "test_patches_750", inner: str = "") -> Path:
+    root = raw / "gleason_arvaniti" / inner if inner else raw / "gleason_arvaniti"
     rng = np.random.default_rng(0)
     for folder, spots in SPOTS.items():
+        folder = folder.replace("test_patches_750", test_dir)
         for spot in spots:
             (root / folder / spot).mkdir(parents=True)
             for j, grade in enumerate(range(4)):
@@ -79,3 +86,22 @@ def test_build_keeps_the_array_split(tmp_path: Path) -> None:
     splits = report.tasks[0].entry.splits
     assert (splits["train"].images, splits["val"].images, splits["test"].images) == (12, 4, 8)
     assert (splits["train"].groups, splits["val"].groups, splits["test"].groups) == (3, 1, 2)
+
+
+@pytest.mark.parametrize(("test_dir", "inner"), [(EARLIER_TEST, ""), ("test_patches_750", "dataset_TMA")])
+def test_the_scripts_other_output_layouts(tmp_path: Path, test_dir: str, inner: str) -> None:
+    make_raw(tmp_path, size=8, test_dir=test_dir, inner=inner)
+    samples = converter_for(TASK, tmp_path).samples()
+    assert len(samples) == 6 * 4 and all("patho_2" not in s.source for s in samples)
+    test = {s.group for s in samples if s.split == "test"}
+    assert test == {"ZT80_38_A_1_1", "ZT80_38_A_1_2"}
+    assert all(s.source.startswith(f"{inner}/" if inner else "") for s in samples)
+    assert {s.source.split("/patho_1/")[0] for s in samples if s.split == "test"} == {
+        f"{inner}/{test_dir}" if inner else test_dir}
+
+
+def test_both_test_layouts_at_once_is_an_error(tmp_path: Path) -> None:
+    root = make_raw(tmp_path, size=8)
+    (root / EARLIER_TEST / "patho_1" / "ZT80_38_A_1_1").mkdir(parents=True)
+    with pytest.raises(RawDataError, match=r"two runs of create_patches\.py"):
+        converter_for(TASK, tmp_path).samples()

@@ -11,6 +11,7 @@ from PIL import Image
 
 from dpbench.build import split_task
 from dpbench.convert import RawDataError, converter_for
+from dpbench.errors import DpbenchError
 from dpbench.tasks.registry import get_task
 
 TASK = get_task("Janowczyk2")
@@ -67,8 +68,9 @@ def test_a_1000_px_image_gives_the_papers_81_tiles(tmp_path: Path) -> None:
     samples = converter_for(TASK, tmp_path).samples()
     assert len(samples) == 81  # 42 images x 81 = 3,402, the paper's count
     assert sum(s.label for s in samples) == 5 * 9  # windows starting at x <= 400 reach into the left half
-    split = split_task(TASK, samples)
-    assert len(set(split.samples.values())) == 1  # one patient: all its tiles in one split
+    assert len({s.group for s in samples}) == 1  # one patient: all its tiles in one group
+    with pytest.raises(DpbenchError, match="leave the test split empty"):  # and one group cannot fill a split
+        split_task(TASK, samples)
 
 
 @pytest.mark.parametrize("problem", ["missing mask", "size", "orphan mask", "duplicate"])

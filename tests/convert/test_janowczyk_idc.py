@@ -1,4 +1,6 @@
-"""Janowczyk 6 (IDC) converter on a tiny raw tree in the ``IDC_regular_ps50_idx5.zip`` layout."""
+"""Janowczyk 6 (IDC) converter on a tiny raw tree in the ``IDC_regular_ps50_idx5.zip`` layout, and with the
+tutorial's real case lists (``fixtures/janowczyk_idc/``: ``DL tutorial Code/6-idc/cases_{train,val,test}.txt`` of
+GitHub choosehappy/public at commit 8560e48b)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from dpbench.convert import RawDataError, converter_for
 from dpbench.tasks.registry import get_pool, get_task
 
 TASK = get_task("Janowczyk6")
+FIXTURES = Path(__file__).parent / "fixtures" / "janowczyk_idc"
 PATIENTS = ("8863", "8864", "9036", "10253", "12626", "16896")
 LISTS = {"train": ("8863", "8864"), "val": ("9036",), "test": ("10253", "12626")}  # 16896 is unlisted
 
@@ -138,3 +141,31 @@ def test_fetched_case_lists_in_archives_are_read(tmp_path: Path) -> None:
         (root / f"cases_{split}.txt").rename(root / ".archives" / f"cases_{split}.txt")
     samples = converter_for(TASK, tmp_path).samples()
     assert {s.group: s.split for s in samples}["9036"] == "val"
+
+
+def make_real_raw(raw: Path) -> Path:
+    """A folder for every patient of the real case lists (two 2x2 stand-in patches each) and the lists."""
+    root = raw / "janowczyk_idc"
+    png = io.BytesIO()
+    Image.new("RGB", (2, 2), (230, 180, 210)).save(png, format="PNG")
+    for split in ("train", "val", "test"):
+        text = (FIXTURES / f"cases_{split}.txt").read_text()
+        (root / f"cases_{split}.txt").parent.mkdir(parents=True, exist_ok=True)
+        (root / f"cases_{split}.txt").write_text(text)
+        for pid in text.split():
+            for cls in (0, 1):
+                (root / pid / str(cls)).mkdir(parents=True, exist_ok=True)
+                (root / pid / str(cls) / f"{pid}_idx5_x51_y101_class{cls}.png").write_bytes(png.getvalue())
+    return root
+
+
+def test_real_case_lists_pin_the_tutorials_split(tmp_path: Path) -> None:
+    make_real_raw(tmp_path)
+    lists = {s: (FIXTURES / f"cases_{s}.txt").read_text().split() for s in ("train", "val", "test")}
+    assert {s: len(ids) for s, ids in lists.items()} == {"train": 84, "val": 29, "test": 49}
+    samples = converter_for(TASK, tmp_path).samples()
+    assert len(samples) == 2 * 162
+    pinned = {s.group: s.split for s in samples}
+    assert pinned == {pid: split for split, ids in lists.items() for pid in ids}
+    split = split_task(TASK, samples)
+    assert split.counts() == {"train": (168, 84), "val": (58, 29), "test": (98, 49)}

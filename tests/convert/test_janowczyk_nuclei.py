@@ -85,13 +85,20 @@ def test_small_image_is_skipped_and_counted(tmp_path: Path) -> None:
     assert conv.skipped["image smaller than one 250 px tile"] == 1
 
 
-@pytest.mark.parametrize("problem", ["missing mask", "orphan mask", "size", "no patient", "corrupt mask"])
+def test_an_image_without_its_mask_is_skipped_as_the_tutorial_does(tmp_path: Path) -> None:
+    """The tutorial's step1_make_patches.m uses only the images that have a mask (choosehappy/public)."""
+    base = make_raw(tmp_path)
+    (base / "8913_500_f00001_mask.png").unlink()
+    conv = converter_for(TASK, tmp_path)
+    samples = conv.samples()
+    assert {s.source for s in samples} == {"12750_500_f00003_original.tif", "12750_500_f00004_original.tif"}
+    assert conv.skipped == {"image without its '*_mask.png' mask (not annotated)": 1}
+
+
+@pytest.mark.parametrize("problem", ["orphan mask", "size", "no patient", "corrupt mask"])
 def test_bad_raw_input_is_an_error_naming_the_file(tmp_path: Path, problem: str) -> None:
     base = make_raw(tmp_path)
-    if problem == "missing mask":
-        (base / "8913_500_f00001_mask.png").unlink()
-        name = "8913_500_f00001_mask.png"
-    elif problem == "orphan mask":
+    if problem == "orphan mask":
         (base / "8913_500_f00001_original.tif").unlink()
         name = "8913_500_f00001_mask.png"
     elif problem == "size":

@@ -1,10 +1,13 @@
-"""PatchCamelyon converter on tiny HDF5 files in the Zenodo layout (plain and gzipped)."""
+"""PatchCamelyon converter on tiny HDF5 files in the Zenodo layout (plain and gzipped), and the registry's md5 pins
+against the download table of the dataset's own README (``fixtures/patch_camelyon/README_download_table.md``:
+README.md of GitHub basveeling/pcam at commit 09702c2e)."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import io
+import re
 from pathlib import Path
 
 import h5py
@@ -124,3 +127,16 @@ def test_build_reads_fetched_archives_and_keeps_the_official_splits(tmp_path: Pa
     assert (splits["train"].images, splits["val"].images, splits["test"].images) == (6, 4, 4)
     assert splits["train"].groups == 3  # the metadata CSV in .archives/ was read
     assert len(list(root.glob("*.h5"))) == 6 and not list(root.glob(f"*{TMP_MARK}*"))
+
+
+def test_every_download_is_pinned_to_the_readmes_md5(tmp_path: Path) -> None:
+    from dpbench.transport import fetch
+
+    table = (Path(__file__).parent / "fixtures" / "patch_camelyon" / "README_download_table.md").read_text()
+    published = dict(re.findall(r"^\| `([^`]+)`\s*\|.*\|`([0-9a-f]{32})`\|$", table, re.MULTILINE))
+    assert len(published) == 9
+    assert {item.name: item.md5 for item in TASK.source.downloads} == published
+    item = TASK.source.downloads[1]  # a download that is not the published file is refused
+    (tmp_path / item.name).write_bytes(b"not the labels")
+    problem, _ = fetch._problem(tmp_path / item.name, item, None)
+    assert problem is not None and f"instead of the published {published[item.name]}" in problem

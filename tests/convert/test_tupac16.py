@@ -111,3 +111,22 @@ def test_case_without_ground_truth_folder_is_skipped_not_negative(tmp_path: Path
     conv = converter_for(TASK, tmp_path)
     assert not [s for s in conv.samples() if s.key.startswith("07-")]
     assert conv.skipped["HPF of a case without a ground-truth folder (labels unknown)"] == 1
+
+
+def test_image_zips_extracted_without_a_top_folder(tmp_path: Path) -> None:
+    """The image archives' members are ``<case>/<hpf>.tif`` with no top folder: extracted side by side, the case
+    folders sit in the source folder; the samples are those of the part-folder layout."""
+    parted = make_raw(tmp_path / "a")
+    flat = tmp_path / "b" / "tupac16"
+    for image in sorted(parted.glob("mitoses_train_image_data_part_*/*/*.tif")):
+        (flat / image.parent.name).mkdir(parents=True, exist_ok=True)
+        (flat / image.parent.name / image.name).write_bytes(image.read_bytes())
+    (flat / "mitoses_ground_truth").mkdir()
+    for csv in sorted(parted.glob("mitoses_ground_truth/*/*.csv")):
+        (flat / "mitoses_ground_truth" / csv.parent.name).mkdir(exist_ok=True)
+        (flat / "mitoses_ground_truth" / csv.parent.name / csv.name).write_bytes(csv.read_bytes())
+    expected = converter_for(TASK, tmp_path / "a").samples()
+    samples = converter_for(TASK, tmp_path / "b").samples()
+    assert [(s.key, s.group, s.label, s.coords) for s in samples] == [
+        (s.key, s.group, s.label, s.coords) for s in expected]
+    assert {s.source for s in samples} == {"01/01.tif", "01/02.tif", "02/01.tif"}

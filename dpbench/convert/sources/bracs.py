@@ -44,6 +44,9 @@ def _base(root: Path) -> Path:
 class Bracs(Converter):
     """Split/class folders of RoI PNGs; every split pinned; grouped by slide."""
 
+    group_id = re.compile(r"(?:^|/)(?P<id>BRACS_\d+)_[A-Z]+_\d+\.png$")
+    group_id_kind = "slide"
+
     def scan(self) -> Iterator[Sample]:
         base = _base(self.root)
         folders = {f"{i}_{name}": i for i, name in enumerate(self.task.class_names)}

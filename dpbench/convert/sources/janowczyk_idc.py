@@ -24,6 +24,11 @@ folder are logged and counted.
 Choices the paper leaves open: patches at slide borders are smaller than 50 px in the real data; they are
 kept as they are (the paper's 277,524 counts them) rather than padded or dropped, so readers must resize or
 pad. Non-PNG files and folders that are not numeric patient ids are skipped and counted.
+
+Checked against the real lists: ``DL tutorial Code/6-idc/cases_train.txt``, ``cases_val.txt`` and
+``cases_test.txt`` of GitHub ``choosehappy/public`` (the tests pin a tree of those 162 patients with them).
+Assumptions: the 117 unlisted folders and the patch names of the archive (no public listing found; the names
+follow the tutorial's ``<patient>_idx5_x<X>_y<Y>_class<C>.png``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ SOURCE_IDS = ("janowczyk_idc",)
 ARCHIVE_DIR = "IDC_regular_ps50_idx5"
 CASE_LIST = "cases_{}.txt"
 _NAME = re.compile(r"^(\d+)_idx5_x(\d+)_y(\d+)_class(\d)\.png$")
+#: The patient id in a patch path (its folder and its name carry it; they must agree).
+PATIENT = re.compile(r"(?:^|/)(?P<id>\d+)_idx5_")
 _CLASSES = ("0", "1")
 log = logging.getLogger("dpbench.convert")
 
@@ -66,6 +73,8 @@ def read_case_list(path: Path) -> list[str]:
 
 class JanowczykIdc(Converter):
     """Folder-per-patient, folder-per-class patches; patient groups; official case lists when present."""
+
+    group_id = PATIENT
 
     def base(self) -> Path:
         """The folder holding the patient folders."""

@@ -13,16 +13,26 @@ centred in the image, so the unused margin (236 px across, 272 px down) is split
 borders; the paper does not say where its grid sat. Tiles keep their native resolution and the label of
 their image's folder.
 
-No patient ids exist, so the group is the source image: the six tiles of one image always land in the same
-split (tiles of one image are near-duplicates in stain and tissue, and splitting them would leak). The
-paper's 374 "patients" are these images. No official split exists.
+The group is the case: the image names carry the case (specimen accession) they come from, ``sj-03-2810`` in
+``CLL/sj-03-2810_001.tif`` (30 name prefixes, 29 accessions: ``sj-05-6124-R3`` and ``sj-05-6124-R4`` are two
+blocks of one accession and stay together), so every tile of every image of a case lands in one split. An
+image name without an ``sj-<yy>-<n>`` accession is its own group (a logged count). The paper's 374
+"patients" are the images; grouping by image puts every case in several splits. No official
+split exists (the tutorial's own five folds split images, not cases).
 
 A folder other than CLL, FL and MCL, or a missing one of the three, stops the conversion with an error
 naming it; images smaller than one tile and non-image files are skipped and counted.
+
+Checked against the real names: the 374 image paths of the archive as listed in the tutorial's fold-1 lists
+``DL tutorial Code/7-lymphoma/models/train_w32_parent_1.txt`` and ``test_w32_parent_1.txt`` of GitHub
+``choosehappy/public`` (113 CLL, 139 FL, 122 MCL). Assumptions: the accession identifies the patient, and the
+images are 1388x1040 as published (the tests use stand-in pixels).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +44,9 @@ from dpbench.tasks.samples import Sample
 
 SOURCE_IDS = ("janowczyk_lymphoma",)
 TILE = 384
+#: The case (specimen accession) in an image path, e.g. ``sj-05-6124`` in ``FL/sj-05-6124-R3_007.tif``.
+CASE = re.compile(r"(?:^|/)(?P<id>sj-\d+-\d+)(?=[-_.])", re.IGNORECASE)
+log = logging.getLogger("dpbench.convert")
 
 
 def centred_grid(width: int, height: int, size: int) -> list[tuple[int, int]]:
@@ -44,7 +57,10 @@ def centred_grid(width: int, height: int, size: int) -> list[tuple[int, int]]:
 
 
 class JanowczykLymphoma(Converter):
-    """Folder-per-class images, tiled 384 px on a centred grid; one group per source image."""
+    """Folder-per-class images, tiled 384 px on a centred grid; one group per case."""
+
+    group_id = CASE
+    group_id_kind = "case"
 
     def base(self) -> Path:
         """The folder holding the class folders (the source folder or its only sub-folder)."""
@@ -65,6 +81,7 @@ class JanowczykLymphoma(Converter):
         missing = sorted(set(index) - {p.name for p in folders})
         if missing:
             raise RawDataError(f"{base} lacks the class folder(s) {', '.join(missing)}; re-extract lymphoma.tar.gz")
+        without_case = 0
         for folder in folders:
             for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
                 if not path.is_file() or path.suffix.lower() not in IMAGE_EXT:
@@ -74,10 +91,17 @@ class JanowczykLymphoma(Converter):
                 if not corners:
                     self.skip(f"image smaller than one {TILE} px tile", path)
                     continue
-                group = safe_key(folder.name, path.stem)
+                name = safe_key(folder.name, path.stem)
+                case = CASE.search(self.rel(path))
+                if case is None:
+                    without_case += 1
+                group = case["id"].lower() if case else name
                 for n, (x, y) in enumerate(corners):
-                    yield Sample(key=safe_key(group, f"t{n}"), group=group, label=index[folder.name],
+                    yield Sample(key=safe_key(name, f"t{n}"), group=group, label=index[folder.name],
                                  source=self.rel(path), coords=(x, y, TILE, TILE), um_per_px=self.task.um_per_px)
+        if without_case:
+            log.warning("%s: %d image(s) without an sj-<yy>-<n> case in their name, each its own group",
+                        self.task.name, without_case)
 
 
 def converter(task: Task, root: Path) -> Converter:

@@ -55,6 +55,8 @@ def mask_centroids(mask: np.ndarray) -> np.ndarray:
 class Janowczyk5(PointConverter):
     """``PP_NN.tif`` fields with ``_pc.png`` centre masks; groups are patients."""
 
+    group_id = re.compile(r"(?:^|/)(?P<id>\d\d)_\d+\.tiff?$", re.IGNORECASE)
+
     overlap = OVERLAP
 
     def scan(self) -> Iterator[Sample]:

@@ -15,8 +15,15 @@ so all images of one patient stay in one split; no official split exists.
 Choices the paper leaves open: the grid is anchored at the top-left corner and border windows that do not
 fit are dropped (the paper's 31,725 = 141 x 225 fits this exactly); ``>=`` is used at the threshold. The
 annotation is partial (unmarked nuclei exist), so some ``background`` tiles hold nuclei, as in the paper.
-An image without its mask, a mask without its image, or a mask whose size differs from its image stops
-the conversion with an error naming the file; other files are skipped and counted.
+An image without its mask is skipped and counted, following the authors' own rule (the tutorial's
+``step1_make_patches.m`` lists the patients from the ``*_mask.png`` files: "we only use images for which we
+have a mask available", and skips an image whose mask it cannot read). A mask without its image, or a mask
+whose size differs from its image, stops the conversion with an error naming the file; other files are
+skipped and counted.
+
+Checked against: the tutorial code ``DL tutorial Code/1-nuclei/step1_make_patches.m`` of GitHub
+``choosehappy/public`` (file pairing, patient prefix, the mask-only rule). Assumption: which images of the
+archive lack a mask (no listing of ``nuclei.tgz`` was found; the paper's 31,725 tiles fit 141 images).
 """
 
 from __future__ import annotations
@@ -32,4 +39,5 @@ SOURCE_IDS = ("janowczyk_nuclei",)
 
 def converter(task: Task, root: Path) -> Converter:
     """250 px tiles (stride 125), nucleus when >= 5 % of the tile is masked."""
-    return MaskTiler(task, root, size=250, overlap=125, threshold=0.05, image_suffix="_original.tif")
+    return MaskTiler(task, root, size=250, overlap=125, threshold=0.05, image_suffix="_original.tif",
+                     skip_unmasked=True)

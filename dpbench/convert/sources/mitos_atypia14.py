@@ -49,6 +49,9 @@ _SLIDE = re.compile(r"^([AH])(\d+)$")
 class MitosAtypia14(PointConverter):
     """x40 frames of both scanners; groups join a slide's two scans."""
 
+    group_id = re.compile(r"(?:^|/)[AH]0*(?P<id>\d+)/frames/x40/[^/]+$")
+    group_id_kind = "slide"
+
     overlap = OVERLAP
 
     def scan(self) -> Iterator[Sample]:

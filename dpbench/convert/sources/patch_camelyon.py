@@ -18,6 +18,10 @@ written. Groups: the source slide (``wsi`` column) when a split's metadata CSV i
 itself. A slide that the metadata places in two splits (not expected) keeps one group per split, with a
 warning, since every split is pinned. Shapes, lengths, label values and metadata rows are checked; any
 mismatch stops the conversion with the file named.
+
+Checked against: the nine file names and their md5 in the download table of ``README.md`` of GitHub
+``basveeling/pcam`` (the registry pins those md5, which ``dpbench sources fetch`` verifies). Assumption: the
+metadata CSV columns (``wsi`` ...), which that README does not list.
 """
 
 from __future__ import annotations

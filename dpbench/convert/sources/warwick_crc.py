@@ -21,6 +21,11 @@ folder is skipped and counted since its labels are unknown; an unreadable ``.mat
 ``detection`` array is an error naming it.
 
 Group: the image (no image-to-patient mapping is published). There is no official split.
+
+Assumption, unconfirmed: the ``.mat`` centres are used as 0-based pixel positions. The files come from MATLAB,
+whose users crop around them as 1-based spatial coordinates (``imcrop(im, [x-16, y-16, 31, 31])``), while
+Python users read them unchanged; no documentation of the base was found. The difference (1 px) only moves
+a centre lying within 1 px of a tile edge into the neighbouring tile.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ SOURCE = Source(
     manual=(
         "Download BreaKHis_v1.tar.gz from the UFPR page and extract it. For the paper's protocol also put "
         "Folds.csv (the five official patient-wise folds: columns fold, mag, grp, filename; shipped with common "
-        "copies of the dataset) in the source folder"
+        "copies of the dataset), or the authors' own dsfold1.txt (rows name|mag|fold|grp, read by their "
+        "mkfold.py), in the source folder"
     ),
     deviations=(
         "The paper reports patient-level accuracy over the 5 official folds, per magnification; the dpbench "
@@ -38,6 +39,10 @@ SOURCE = Source(
         "for validation). dpbench.convert.sources.breakhis.fold_samples rebuilds any fold and magnification.",
         "Without Folds.csv the patients are split by dpbench's grouped splitter to the ~70/10/20 target "
         "sizes of the task, which are dpbench's, not the paper's.",
+        "Patient 14-13412, filed under both ductal and lobular carcinoma (123 images in each folder, apparently "
+        "the same pictures), is one group; the authors' fold 1 lists its ductal folder in train and its lobular "
+        "folder in test, and dpbench puts the whole patient in test (the published test list stays complete; "
+        "the patient is on one side only).",
     ),
 )
 

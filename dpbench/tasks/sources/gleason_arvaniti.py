@@ -26,6 +26,16 @@ SOURCE = Source(
         "patches are made locally with the authors' utils/create_patches.py (GitHub eiriniar/gleason_CNN)."
     ),
     size="about 4 GB",
+    manual=(
+        "Download the Dataverse files (the ZT*.tar.gz spot-image archives and the Gleason_masks_* archives) and "
+        "extract them into one folder as TMA_images/, Gleason_masks_train/ and "
+        "Gleason_masks_test/Gleason_masks_test_pathologist{1,2}/. Clone GitHub eiriniar/gleason_CNN, set "
+        "`prefix` in main() of utils/create_patches.py to that folder and run `python utils/create_patches.py` "
+        "(numpy, pandas, Pillow and SciPy < 1.2, which still has scipy.misc.imread; run it once, on a folder "
+        "without earlier patches). It writes train_validation_patches_750/ and test_patches_750/ (earlier "
+        "versions: inter_observer/joint_test_patches_750/) into that folder; put the folder, or a link to it, "
+        "at <raw>/gleason_arvaniti"
+    ),
 )
 
 TASKS: tuple[Task, ...] = (

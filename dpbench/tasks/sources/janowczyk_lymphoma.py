@@ -13,7 +13,9 @@ SOURCE = Source(
     notes=(
         "Direct download from the tutorial author's site; folders CLL/, FL/ and MCL/ hold 374 images. "
         "The images come from the IICBU 2008 benchmark (Shamir et al.), announced as a free download but "
-        "without a licence, so patches are not re-hosted. No patient ids exist."
+        "without a licence, so patches are not re-hosted. No patient ids are published; the image names carry "
+        "the case (specimen accession, e.g. sj-03-2810 in CLL/sj-03-2810_001.tif: 30 name prefixes, 29 "
+        "accessions)."
     ),
     downloads=(
         RawFile(name="lymphoma.tar.gz", urls=("https://andrewjanowczyk.com/wp-static/lymphoma.tar.gz",
@@ -22,8 +24,8 @@ SOURCE = Source(
     deviations=(
         "The 3x2 grid of 384 px tiles is centred in each 1388x1040 image (the paper does not say where it "
         "sat); the unused margins are split evenly between opposite borders.",
-        "Split by source image (the six tiles of an image stay together): no patient ids exist, and the "
-        "paper's 374 'patients' are the images.",
+        "Split by case (the specimen accession in the image names, 29 cases), not by the paper's 374 'patients', "
+        "which are the images: an image-level split puts every case in several splits.",
     ),
 )
 
@@ -48,15 +50,16 @@ TASKS: tuple[Task, ...] = (
         patch_px=384,
         preprocessing=(
             "Each 1388x1040 image is tiled into non-overlapping 384x384 patches (6 per image, 2,244 in "
-            "all) that keep the image's subtype label. Published as a patient split, but the 374 groups "
-            "are the source images: dpbench groups by image."
+            "all) that keep the image's subtype label. Published as a patient split whose 374 groups are the "
+            "source images; dpbench groups by case (the accession the names carry, 29 cases)."
         ),
         inconsistencies=(
             Inconsistency(
                 field="split_unit",
                 seen=("patient (split table)", "374 groups = number of source images (no patient ids)"),
                 chosen="patient",
-                why="kept as published; the group counts only fit an image-level split, which dpbench uses",
+                why="kept as published; the group counts fit an image-level split, but the names carry the case, "
+                    "so dpbench splits by case (29 groups) to keep each patient in one split",
             ),
             Inconsistency(
                 field="organ",

@@ -3,8 +3,18 @@
 from dpbench.tasks.models import RawFile, Source, SplitCount, SplitSizes, Task
 
 _ZENODO = "https://zenodo.org/records/2546921/files/"
-_FILES = tuple(f"camelyonpatch_level_2_split_{s}_{k}.h5.gz" for s in ("train", "valid", "test") for k in ("x", "y"))
-_META = tuple(f"camelyonpatch_level_2_split_{s}_meta.csv" for s in ("train", "valid", "test"))
+#: File → md5, as published in the table of the dataset's own README (GitHub basveeling/pcam, README.md).
+_MD5 = {
+    "camelyonpatch_level_2_split_train_x.h5.gz": "1571f514728f59376b705fc836ff4b63",
+    "camelyonpatch_level_2_split_train_y.h5.gz": "35c2d7259d906cfc8143347bb8e05be7",
+    "camelyonpatch_level_2_split_valid_x.h5.gz": "d8c2d60d490dbd479f8199bdfa0cf6ec",
+    "camelyonpatch_level_2_split_valid_y.h5.gz": "60a7035772fbdb7f34eb86d4420cf66a",
+    "camelyonpatch_level_2_split_test_x.h5.gz": "d5b63470df7cfa627aeec8b9dc0c066e",
+    "camelyonpatch_level_2_split_test_y.h5.gz": "2b85f58b927af9964a4c15b8f7e8f179",
+    "camelyonpatch_level_2_split_train_meta.csv": "5a3dd671e465cfd74b5b822125e65b0a",
+    "camelyonpatch_level_2_split_valid_meta.csv": "3455fd69135b66734e1008f3af684566",
+    "camelyonpatch_level_2_split_test_meta.csv": "67589e00a4a37ec317f2d1932c7502ca",
+}
 
 SOURCE = Source(
     id="patch_camelyon",
@@ -26,14 +36,15 @@ SOURCE = Source(
     notes=(
         "Zenodo record doi:10.5281/zenodo.2546921 (GitHub basveeling/pcam), CC0. Six gzipped HDF5 files "
         "(x: N x 96 x 96 x 3 uint8, y: N x 1 x 1 x 1) per official split, plus metadata CSVs naming each "
-        "patch's source slide. Published md5 of the DEcompressed .h5 files (kaiko-ai/eva): train_x "
-        "01844da899645b4d6f84946d417ba453, train_y 0781386bf6c2fb62d58ff18891466aca, valid_x "
-        "81cf9680f1724c40673f10dc88e909b1, valid_y 94d8aacc249253159ce2a2e78a86e658, test_x "
-        "2614b2e6717d6356be141d9d6dbfcb7e, test_y 11ed647efe9fe457a4eb45df1dba19ba; the .gz files have no "
-        "published checksum."
+        "patch's source slide. The md5 of the nine downloads (the .h5.gz files as downloaded and the CSVs) are "
+        "pinned from the dataset's own README (GitHub basveeling/pcam, README.md, download table). Published "
+        "md5 of the DEcompressed .h5 files (kaiko-ai/eva): train_x 01844da899645b4d6f84946d417ba453, train_y "
+        "0781386bf6c2fb62d58ff18891466aca, valid_x 81cf9680f1724c40673f10dc88e909b1, valid_y "
+        "94d8aacc249253159ce2a2e78a86e658, test_x 2614b2e6717d6356be141d9d6dbfcb7e, test_y "
+        "11ed647efe9fe457a4eb45df1dba19ba."
     ),
     size="about 7.5 GB (gzipped)",
-    downloads=tuple(RawFile(name=n, urls=(_ZENODO + n,), extract=False) for n in _FILES + _META),
+    downloads=tuple(RawFile(name=n, urls=(_ZENODO + n,), md5=md5, extract=False) for n, md5 in _MD5.items()),
 )
 
 TASKS: tuple[Task, ...] = (

@@ -1,0 +1,1 @@
+"""Alembic migrations of the leaderboard's store (run by ``Database.migrate`` and ``dpbench serve``)."""
