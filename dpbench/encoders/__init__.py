@@ -1,24 +1,35 @@
-"""Encoders: load any image encoder from a spec string, fingerprint it, check its contract, save checkpoints."""
+"""Encoders: load any image encoder from a spec string, fingerprint it, check its contract, save checkpoints.
 
-from dpbench.encoders.base import IMAGENET_MEAN, IMAGENET_STD, Encoder, InputSpec
-from dpbench.encoders.check import Check, check_encoder, synthetic_batch
-from dpbench.encoders.checkpoint import load_encoder_checkpoint, read_encoder_checkpoint, save_encoder_checkpoint
-from dpbench.encoders.presets import Preset, get_preset
-from dpbench.encoders.specs import SPEC_FORMS, load_encoder
+Names are resolved lazily (PEP 562) so that the preset registry and the CLI can be imported without torch.
+"""
 
-__all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "SPEC_FORMS",
-    "Check",
-    "Encoder",
-    "InputSpec",
-    "Preset",
-    "check_encoder",
-    "get_preset",
-    "load_encoder",
-    "load_encoder_checkpoint",
-    "read_encoder_checkpoint",
-    "save_encoder_checkpoint",
-    "synthetic_batch",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dpbench.encoders.base import IMAGENET_MEAN, IMAGENET_STD, Encoder, InputSpec
+    from dpbench.encoders.check import Check, check_encoder, synthetic_batch
+    from dpbench.encoders.checkpoint import (load_encoder_checkpoint, read_encoder_checkpoint,
+                                             save_encoder_checkpoint)
+    from dpbench.encoders.presets import Preset, get_preset
+    from dpbench.encoders.specs import SPEC_FORMS, load_encoder
+
+_HOME = {
+    "IMAGENET_MEAN": "base", "IMAGENET_STD": "base", "Encoder": "base", "InputSpec": "base",
+    "Check": "check", "check_encoder": "check", "synthetic_batch": "check",
+    "load_encoder_checkpoint": "checkpoint", "read_encoder_checkpoint": "checkpoint",
+    "save_encoder_checkpoint": "checkpoint",
+    "Preset": "presets", "get_preset": "presets",
+    "SPEC_FORMS": "specs", "load_encoder": "specs",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'dpbench.encoders' has no attribute {name!r}")
+    return getattr(import_module(f"dpbench.encoders.{home}"), name)
