@@ -98,6 +98,8 @@ class Provenance(BaseModel):
     wall_seconds: float | None = None
     synthetic: bool = False
     tasks: dict[str, TaskInfo] = Field(default_factory=dict)  # task → what it is (classes, metric, its card)
+    # the split the scores (and predictions) are of: test (final evaluation) or val (model selection, §IV-D)
+    scored_split: Literal["test", "val"] = "test"
 
 
 class Results(BaseModel):

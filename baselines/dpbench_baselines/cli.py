@@ -12,7 +12,8 @@ from rich.table import Table
 from dpbench.cli.evaluate import floats, print_results
 from dpbench.cli.support import friendly
 from dpbench.tasks.registry import get_pool
-from dpbench_baselines.loto import loto_folds
+from dpbench_baselines.loto import left_out_sets
+from dpbench_baselines.loto_cli import app as loto_app
 
 if TYPE_CHECKING:
     from dpbench.evaluation.run import EvalConfig
@@ -21,18 +22,18 @@ app = typer.Typer(help="Baselines: multi-task pre-training and its leave-one-tas
                   no_args_is_help=True)
 
 
-@app.command("loto")
+@app.command("loto", hidden=True)
 @friendly
 def loto(pool: str = typer.Option("mormont2020", help="Pool whose evaluation tasks are held out."),
          target: list[str] | None = typer.Option(None, help="Held-out task(s); default: evaluation tasks."),
          ) -> None:
-    """Show the leave-one-task-out folds: what each pre-training run trains on."""
-    table = Table(title=f"LOTO folds of pool {pool}")
-    table.add_column("target")
-    table.add_column("held out together")
+    """Alias: the distinct left-out sets (one pre-training run each); see ``dpbench loto plan``."""
+    table = Table(title=f"LOTO left-out sets of pool {pool} (dpbench loto plan shows the whole sweep)")
+    table.add_column("left out together")
+    table.add_column("evaluated tasks")
     table.add_column("training tasks", justify="right")
-    for fold in loto_folds(get_pool(pool), target):
-        table.add_row(fold.target, ", ".join(fold.held_out), str(len(fold.train)))
+    for held, folds in left_out_sets(get_pool(pool), target).items():
+        table.add_row(", ".join(held), ", ".join(f.target for f in folds), str(len(folds[0].train)))
     Console().print(table)
 
 
@@ -213,3 +214,4 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="baselines")
     root.command("pretrain")(pretrain_command)
     root.add_typer(baseline_app, name="baseline")
+    root.add_typer(loto_app, name="loto")

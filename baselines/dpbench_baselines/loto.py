@@ -42,3 +42,12 @@ def loto_folds(pool: Pool, targets: list[str] | None = None) -> list[LotoFold]:
         held = linked_closure(target)
         folds.append(LotoFold(target.name, held, tuple(t.name for t in tasks if t.name not in held)))
     return folds
+
+
+def left_out_sets(pool: Pool, targets: list[str] | None = None) -> dict[tuple[str, ...], list[LotoFold]]:
+    """The distinct left-out sets of :func:`loto_folds` (the paper's 8 for its 10 evaluation tasks), each with the
+    folds it serves: one pre-training run per set scores every task in it."""
+    sets: dict[tuple[str, ...], list[LotoFold]] = {}
+    for fold in loto_folds(pool, targets):
+        sets.setdefault(fold.held_out, []).append(fold)
+    return sets

@@ -17,6 +17,41 @@ from dpbench.errors import DpbenchError
 TINY_SPEC = "python:dpbench_baselines.model:tiny_backbone"
 #: ``--weights imagenet`` → the torchvision weights the paper started from (the original ImageNet ones).
 IMAGENET_WEIGHTS = "IMAGENET1K_V1"
+#: Architectures whose backbone is the authors' variant, not torchvision's classifier path, with its spec.
+AUTHORS_SPECS = {"densenet121": "python:dpbench_baselines.model:densenet121_backbone"}
+
+
+class PooledFeatures(nn.Module):
+    """The authors' DenseNet backbone: global average pooling of ``features(x)`` (the norm5 output).
+
+    torchvision's ``DenseNet.forward`` applies a ReLU after ``features`` before pooling; the paper's network
+    (its ``densenet.py``) pools ``features(x)`` directly, so its features can be negative. The state dict keys
+    (``features.*``) are torchvision's, so ImageNet weights load unchanged.
+    """
+
+    def __init__(self, features: nn.Module) -> None:
+        super().__init__()
+        self.features = features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1)
+
+
+def densenet121_backbone() -> nn.Module:
+    """``python:dpbench_baselines.model:densenet121_backbone``: the authors' DenseNet121 backbone, seed-0 init."""
+    from torchvision import models
+
+    with seeded(0):
+        return PooledFeatures(models.densenet121(weights=None).features)
+
+
+def authors_backbone(module: nn.Module, arch: str) -> nn.Module:
+    """``module`` (a torchvision model of ``arch``) as the paper's backbone: DenseNet121 pools ``features(x)``
+    without the final ReLU (:class:`PooledFeatures`); other architectures are returned as they are (ResNet50's
+    torchvision path, average pooling of layer4 with the fc removed, is already the authors')."""
+    if arch in AUTHORS_SPECS and not isinstance(module, PooledFeatures):
+        return PooledFeatures(cast(nn.Module, module.features))
+    return module
 
 
 class TinyNet(nn.Module):
@@ -45,7 +80,7 @@ def tiny_backbone() -> nn.Module:
 
 def backbone_spec(arch: str) -> str:
     """The weight-free encoder spec of ``arch``'s backbone (what :func:`build_backbone` returns with it)."""
-    return TINY_SPEC if arch == "tiny" else f"torchvision:{arch}:none"
+    return TINY_SPEC if arch == "tiny" else AUTHORS_SPECS.get(arch, f"torchvision:{arch}:none")
 
 
 def build_backbone(arch: str, weights: str = "none", seed: int = 0) -> tuple[nn.Module, str]:
@@ -70,7 +105,7 @@ def build_backbone(arch: str, weights: str = "none", seed: int = 0) -> tuple[nn.
         strip_classifier(module, arch)
     else:
         module, _ = build_torchvision(arch, IMAGENET_WEIGHTS if weights.lower() == "imagenet" else weights)
-    return module, backbone_spec(arch)
+    return authors_backbone(module, arch), backbone_spec(arch)
 
 
 @torch.no_grad()

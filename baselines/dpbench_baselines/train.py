@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from dpbench.encoders import InputSpec, save_encoder_checkpoint
+from dpbench.encoders.base import check_augmentation
 from dpbench.errors import DpbenchError, RegistryError
 from dpbench.evaluation.features import resolve_device
 from dpbench.io import atomic_open, atomic_write_bytes
@@ -44,6 +45,8 @@ CHECKPOINT, METRICS, ENCODER = "checkpoint.pt", "metrics.jsonl", "encoder.pt"
 FORMAT, VERSION = "dpbench-pretrain", 2  # 2: per-process stream states (torchrun)
 #: Settings that may change when resuming (they do not change what is computed, or only extend it).
 RESUMABLE_CHANGES = frozenset({"iterations", "checkpoint_every", "log_every", "device", "workers"})
+#: Settings added after runs were made, with the value those older checkpoints were trained with.
+LEGACY_DEFAULTS: dict[str, Any] = {"augmentation": "resized-crop"}
 #: Added to the seed for the batch-norm adaptation stream, so it does not replay the training draws.
 BN_ADAPT_SALT = 1 << 20
 
@@ -67,6 +70,7 @@ class PretrainConfig:
     warmup: bool = False
     warmup_iterations: int = 5_000
     warmup_lr: float = 1e-3  # γ_w
+    augmentation: str = "paper"  # dpbench.encoders.base.AUGMENTATIONS: paper (§IV-F) or resized-crop
     bn_adapt_batches: int = 20  # 0: no batch-norm adaptation
     seed: int = 0
     buffer: int = 1000  # per-task shuffle buffer of the stream
@@ -85,6 +89,7 @@ class PretrainConfig:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise DpbenchError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+        check_augmentation(self.augmentation)
         if self.warmup and not 0 < self.warmup_iterations < self.iterations:
             raise DpbenchError(f"warm-up iterations ({self.warmup_iterations}) must be between 1 and the total "
                                f"iterations ({self.iterations}) minus one; lower --warmup-iterations")
@@ -156,8 +161,8 @@ def _load_checkpoint(path: Path, config: PretrainConfig, tasks: list[str], proce
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
         raise DpbenchError(f"{path} is not a dpbench pre-training checkpoint; choose another --out")
     saved, now = data["config"], config.record()
-    changed = [f"{k}: {saved.get(k)!r} → {now[k]!r}" for k in now
-               if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
+    changed = [f"{k}: {saved.get(k, LEGACY_DEFAULTS.get(k))!r} → {now[k]!r}" for k in now
+               if k not in RESUMABLE_CHANGES and saved.get(k, LEGACY_DEFAULTS.get(k)) != now[k]]
     if changed:
         raise DpbenchError(f"{path.parent} holds a run with other settings ({'; '.join(changed)}); resume with the "
                            "original settings or choose another --out")
@@ -253,7 +258,8 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     spec = InputSpec(size=config.input_size)
-    transform = spec.transform(train=True, as_uint8=True)  # workers ship uint8: 4x less to copy than float
+    # workers ship uint8: 4x less to copy than float
+    transform = spec.transform(train=True, as_uint8=True, augment=config.augmentation)
     inputs = _inputs(spec.normaliser(device), device)
     pin = device.type == "cuda"
     if saved is None:

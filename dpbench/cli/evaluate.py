@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 Protocol = Literal["linear", "finetune"]
 Probe = Literal["svm", "fast"]
 Precision = Literal["fp32", "bf16"]
+ScoreOn = Literal["test", "val"]
 PROTOCOLS, PROBES = choice("--protocol", Protocol), choice("--probe", Probe)  # their typer parsers
 PRECISIONS = choice("--precision", Precision)
+SCORE_ON = choice("--score-on", ScoreOn)
 #: ``dpbench eval``'s batch size, which ``dpbench check-encoder`` tries too.
 BATCH_SIZE = 64
 
@@ -64,6 +66,9 @@ def eval_command(
                                     parser=integer("--max-batches", 0)),
     augment: bool = typer.Option(True, help="Fine-tuning flips and random square crops."),
     amp: bool = typer.Option(False, help="bf16 autocast while fine-tuning."),
+    score_on: ScoreOn = typer.Option("test", help="test (final evaluation) or val (model selection, §IV-D: the "
+                                     "probe trains on train, val scores it, no test shard is read).",
+                                     parser=SCORE_ON),
     input_size: int = typer.Option(0, help="Override the encoder's input side in px (0 = its own).",
                                    parser=integer("--input-size", 0)),
     name: str | None = typer.Option(None, help="Method name in the results (default: the encoder spec)."),
@@ -98,7 +103,7 @@ def eval_command(
     n_seeds = seeds or (1 if protocol == "linear" else 5)
     config = EvalConfig(
         protocol=protocol, probe=probe, seeds=tuple(range(n_seeds)), device=device_name, batch_size=batch_size,
-        workers=workers, precision=precision, channels_last=channels_last,
+        workers=workers, precision=precision, channels_last=channels_last, score_on=score_on,
         finetune=FinetuneConfig(lrs=learning_rates, epochs=epochs, batch_size=batch_size, augment=augment, amp=amp,
                                 workers=workers, max_batches=max_batches or None))
     loaded = load_encoder(encoder)

@@ -17,8 +17,15 @@ from dpbench.errors import DpbenchError
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-#: Train-time crop: a random square covering 50-100 % of the (resized) image, resized back to ``size``.
+#: ``resized-crop`` augmentation: a random square covering 50-100 % of the image, resized back to ``size``.
 TRAIN_CROP_SCALE: tuple[float, float] = (0.5, 1.0)
+#: Train-time augmentations by name. ``paper`` (the default) is Mormont et al. 2020 §IV-F exactly.
+AUGMENTATIONS: dict[str, str] = {
+    "paper": "random horizontal and vertical flips; a random square crop (side = the shorter side) only when the "
+             "image is not square; then resize to the input size",
+    "resized-crop": "a random square covering 50-100 % of the image area, resized to the input size (zooms square "
+                    "tiles up to sqrt(2)), and random flips",
+}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -56,6 +63,26 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+def random_square(image: Image.Image) -> Image.Image:
+    """A random square crop whose side is the image's shorter side; a square image is returned as it is.
+
+    The position is drawn from torch's default generator, which the loaders seed per sample."""
+    width, height = image.size
+    if width == height:
+        return image
+    side = min(width, height)
+    left = int(torch.randint(0, width - side + 1, ()).item())
+    top = int(torch.randint(0, height - side + 1, ()).item())
+    return image.crop((left, top, left + side, top + side))
+
+
+def check_augmentation(name: str) -> str:
+    """``name`` if it is a known augmentation, else a DpbenchError listing them."""
+    if name not in AUGMENTATIONS:
+        raise DpbenchError(f"unknown augmentation {name!r}; use one of {', '.join(AUGMENTATIONS)}")
+    return name
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """The input an encoder expects: square side, normalisation and (optionally) the resolution it was trained at."""
@@ -79,24 +106,30 @@ class InputSpec:
         if self.um_per_px is not None and (not isinstance(self.um_per_px, int | float) or not self.um_per_px > 0):
             raise DpbenchError(f"input um_per_px must be a positive number or null, got {self.um_per_px!r}")
 
-    def transform(self, train: bool = False, as_uint8: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+    def transform(self, train: bool = False, as_uint8: bool = False,
+                  augment: str = "paper") -> Callable[[Image.Image], torch.Tensor]:
         """PIL image → normalised (3, size, size) float tensor.
 
         Eval: convert to RGB, resize the whole image to ``size``×``size`` (bilinear, antialiased; no crop), scale to
-        [0, 1], normalise. ``train=True`` adds the augmentation: a random square crop covering 50-100 % of the image
-        area (``RandomResizedCrop(size, scale=(0.5, 1), ratio=(1, 1))``, in place of the resize) and random horizontal
-        and vertical flips. ``um_per_px`` is not used here: matching resolutions is the task's job.
+        [0, 1], normalise. ``train=True`` adds the augmentation ``augment`` (see :data:`AUGMENTATIONS`): ``paper``
+        (§IV-F) is a random square crop of the shorter side's length only when the image is not square, the resize,
+        and random horizontal and vertical flips; ``resized-crop`` is ``RandomResizedCrop(size, scale=(0.5, 1),
+        ratio=(1, 1))`` in place of the resize, and the flips. ``um_per_px`` is not used here: matching resolutions
+        is the task's job.
 
         ``as_uint8``: stop before the scaling and return the (3, size, size) uint8 tensor; :meth:`normaliser` on a
         batch of those (e.g. on the GPU, after a 4x smaller transfer) gives exactly the float tensors.
         """
         bilinear = T.InterpolationMode.BILINEAR
-        if train:
+        resize = T.Resize((self.size, self.size), interpolation=bilinear, antialias=True)
+        if train and check_augmentation(augment) == "paper":
+            geometry = [random_square, resize, T.RandomHorizontalFlip(), T.RandomVerticalFlip()]
+        elif train:
             geometry = [T.RandomResizedCrop(self.size, scale=TRAIN_CROP_SCALE, ratio=(1.0, 1.0),
                                             interpolation=bilinear, antialias=True),
                         T.RandomHorizontalFlip(), T.RandomVerticalFlip()]
         else:
-            geometry = [T.Resize((self.size, self.size), interpolation=bilinear, antialias=True)]
+            geometry = [resize]
         finish = [T.PILToTensor()] if as_uint8 else [T.ToTensor(), T.Normalize(self.mean, self.std)]
         pipeline: Callable[[Image.Image], torch.Tensor] = T.Compose([_to_rgb, *geometry, *finish])
         return pipeline

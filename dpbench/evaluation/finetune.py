@@ -39,6 +39,7 @@ class FinetuneConfig:
     batch_size: int = 64
     momentum: float = 0.9
     augment: bool = True
+    augmentation: str = "paper"  # dpbench.encoders.base.AUGMENTATIONS: paper (§IV-F) or resized-crop
     amp: bool = False
     workers: int = 0
     shuffle_buffer: int = 1000
@@ -81,7 +82,7 @@ def _batches(encoder: Encoder, root: Path, urls: dict[str, list[str]], task: str
     """
     if not urls[split]:
         raise DpbenchError(f"task {task} has no {split} samples in {root}")
-    transform = encoder.input.transform(train=train and config.augment, as_uint8=True)
+    transform = encoder.input.transform(train=train and config.augment, as_uint8=True, augment=config.augmentation)
     data = shard_dataset(urls[split], transform=transform, shuffle=config.shuffle_buffer if train else 0, seed=seed)
     return DataLoader(data, batch_size=config.batch_size, num_workers=config.workers, collate_fn=_collate,
                       pin_memory=device.type == "cuda")

@@ -35,6 +35,8 @@ from dpbench.tasks.cards import card_json, card_sha256, stored_card
 from dpbench.tasks.registry import all_tasks
 
 Protocol = Literal["linear", "finetune"]
+ScoredSplit = Literal["test", "val"]
+Split = Literal["train", "val", "test"]
 Progress = Callable[[str, str], None]  # (task, event)
 
 
@@ -51,12 +53,20 @@ class EvalConfig:
     precision: Precision = "fp32"
     channels_last: bool = False
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    #: ``val``: model selection (§IV-D): the probe trains on train only and is scored on val; no test shard is read.
+    score_on: ScoredSplit = "test"
+
+    def splits(self) -> tuple[Split, ...]:
+        """The splits this evaluation reads."""
+        return ("train", "val") if self.score_on == "val" else ("train", "val", "test")
 
     def settings(self) -> dict[str, str | int | float | bool | None]:
         flat: dict[str, str | int | float | bool | None] = {
             "protocol": self.protocol, "probe": self.probe, "seeds": ",".join(map(str, self.seeds)),
             "batch_size": self.batch_size, "precision": self.precision, "channels_last": self.channels_last,
         }
+        if self.score_on != "test":
+            flat["score_on"] = self.score_on
         if self.protocol == "linear":
             flat["C_grid"] = ",".join(f"{c:g}" for c in C_GRID)
         else:
@@ -111,15 +121,17 @@ def _curve(values: dict[float, float], grid: list[float]) -> list[float | None]:
 def _linear(task: TaskEntry, feats: dict[tuple[str, str], Features], config: EvalConfig,
             progress: Progress) -> list[TaskScore]:
     task_name = task.name
-    # The probe may use train and val (paper §IV-E); C is chosen by grouped 5-fold CV on them.
-    parts = [feats[(task_name, split)] for split in ("train", "val") if (task_name, split) in feats]
-    if not parts or (task_name, "test") not in feats:
-        raise Unscorable(f"task {task_name} has no {'test' if parts else 'training'} samples in this build; "
-                         "rebuild it with a dpbench that refuses such splits, or give it more groups")
+    # Final evaluation (§IV-E): the probe may use train and val, C chosen by grouped 5-fold CV on them, test scores.
+    # Selection (§IV-D, score_on="val"): the probe trains on train (C by grouped CV on train), val scores.
+    fit_splits = ("train",) if config.score_on == "val" else ("train", "val")
+    parts = [feats[(task_name, split)] for split in fit_splits if (task_name, split) in feats]
+    if not parts or (task_name, config.score_on) not in feats:
+        raise Unscorable(f"task {task_name} has no {config.score_on if parts else 'training'} samples in this "
+                         "build; rebuild it with a dpbench that refuses such splits, or give it more groups")
     x = np.concatenate([p.x for p in parts])
     y = np.concatenate([p.y for p in parts])
     groups = np.concatenate([p.groups for p in parts])
-    test = feats[(task_name, "test")]
+    test = feats[(task_name, config.score_on)]
     device = str(resolve_device(config.device))
     scores = []
     for seed in config.seeds:
@@ -128,8 +140,9 @@ def _linear(task: TaskEntry, feats: dict[tuple[str, str], Features], config: Eva
                               device=device, seed=seed)
         grid = sorted(result.cv_scores)
         selection = Selection(
-            parameter="C", value=result.best_c, criterion=f"grouped {result.folds}-fold CV {task.metric} on train+val",
-            grid=grid, curve=_curve(result.cv_scores, grid), folds=result.folds,
+            parameter="C", value=result.best_c,
+            criterion=f"grouped {result.folds}-fold CV {task.metric} on {'+'.join(fit_splits)}", grid=grid,
+            curve=_curve(result.cv_scores, grid), folds=result.folds,
             unscorable_folds=result.unscorable_folds, tie_rule="largest C among CV scores within 1e-12 of the best",
             fallback=result.fallback)
         notes = [f"{result.not_converged} SVM fit(s) did not converge"] if result.not_converged else []
@@ -182,7 +195,11 @@ def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, 
     chosen = tasks or [t.name for t in manifest.tasks]
     for task in chosen:
         manifest.task(task)
-    require_verified(pool, chosen)  # every shard is the file the manifest vouches for, before any use or reuse
+    if config.score_on == "val" and config.protocol != "linear":
+        raise DpbenchError("--score-on val is the selection protocol of §IV-D (feature extraction); use "
+                           "--protocol linear with it")
+    # every shard read is the file the manifest vouches for, before any use or reuse
+    require_verified(pool, chosen, config.splits())
     started = time.perf_counter()
     manifest_sha = sha256_file(root / MANIFEST)
     key = hashlib.sha256(json.dumps({"encoder": encoder.fingerprint(), "manifest": manifest_sha, "dpbench": __version__,
@@ -194,7 +211,8 @@ def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, 
     feats: dict[tuple[str, str], Features] = {}
     if config.protocol == "linear" and remaining:
         progress(remaining[0], "extracting features")
-        pairs = [(t, s) for t in remaining for s in ("train", "val", "test") if manifest.task(t).splits[s].images]
+        pairs: list[tuple[str, str]] = [(t, s) for t in remaining for s in config.splits()
+                                        if manifest.task(t).splits[s].images]
         wanted = set(pairs)
         total = sum(shard.count for shard in manifest.shards if (shard.task, shard.split) in wanted)
         extracted = [0]
@@ -233,7 +251,7 @@ def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, 
         manifest_sha256=manifest_sha,
         split_sha256={t.name: t.split_sha256 for t in manifest.tasks if t.name in chosen},
         encoder=encoder.spec, weights_sha256=encoder.fingerprint(), protocol=config.protocol,
-        settings=config.settings(), hardware=hardware(config.device),
+        settings=config.settings(), hardware=hardware(config.device), scored_split=config.score_on,
         wall_seconds=round(time.perf_counter() - started, 2), synthetic=manifest.synthetic,
         tasks={t: task_info(pool, manifest.task(t)) for t in chosen}))
     atomic_write_json(out / "results.json", results.model_dump(mode="json"))

@@ -160,10 +160,12 @@ def _identity(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
 
 
-def check_files(pool: PoolFolder | Path, tasks: list[str] | None = None) -> list[Problem]:
-    """Check that every shard of ``tasks`` (all built tasks by default) is the file the manifest vouches for: its
-    size and sha256. A shard whose size, mtime, ctime, inode and device are unchanged since it last matched is not
-    hashed again (``.cache/verified.json`` under the pool, written when the folder is writable)."""
+def check_files(pool: PoolFolder | Path, tasks: list[str] | None = None,
+                splits: tuple[str, ...] | None = None) -> list[Problem]:
+    """Check that every shard of ``tasks`` (all built tasks by default; only ``splits`` when given) is the file
+    the manifest vouches for: its size and sha256. A shard whose size, mtime, ctime, inode and device are unchanged
+    since it last matched is not hashed again (``.cache/verified.json`` under the pool, written when the folder is
+    writable)."""
     pool = as_folder(pool)
     root, manifest = pool.root, pool.manifest
     cache_path = root / VERIFIED_CACHE
@@ -177,7 +179,7 @@ def check_files(pool: PoolFolder | Path, tasks: list[str] | None = None) -> list
     problems: list[Problem] = []
     hashed: dict[str, dict[str, object]] = {}
     for entry in manifest.shards:
-        if entry.task not in wanted:
+        if entry.task not in wanted or (splits is not None and entry.split not in splits):
             continue
         path = root / entry.path
         try:
@@ -200,11 +202,13 @@ def check_files(pool: PoolFolder | Path, tasks: list[str] | None = None) -> list
     return problems
 
 
-def require_verified(pool: PoolFolder | Path, tasks: list[str] | None = None) -> None:
+def require_verified(pool: PoolFolder | Path, tasks: list[str] | None = None,
+                     splits: tuple[str, ...] | None = None) -> None:
     """:func:`check_files` (and, for a pool of task cards, :func:`card_problems`), raising one DpbenchError that
-    names the first bad file, the count and the fix."""
+    names the first bad file, the count and the fix. ``splits``: verify only the shards of these splits (a
+    validation-scored evaluation never opens the test shards, not even to hash them)."""
     pool = as_folder(pool)
-    problems = check_files(pool, tasks) + card_problems(pool)
+    problems = check_files(pool, tasks, splits) + card_problems(pool)
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -60,6 +60,10 @@ class Checked:
 def check_version(spec: BoardSpec, results: Results) -> list[str]:
     """Refuse results of another pool, pool version, protocol or split; returns the warnings (none yet)."""
     prov = results.provenance
+    if prov.scored_split != "test":
+        raise Rejection(422, "scored_split", f"the results are scored on the {prov.scored_split} split (model "
+                        "selection, dpbench eval --score-on val); a board ranks test scores: evaluate with "
+                        "--score-on test")
     if (prov.pool, prov.pool_version) != (spec.pool, spec.pool_version):
         raise Rejection(409, "benchmark_version", f"benchmark version mismatch: the results are from pool "
                         f"{prov.pool} {prov.pool_version}, board {spec.slug} ranks {spec.pool} {spec.pool_version}")

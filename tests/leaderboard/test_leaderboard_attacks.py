@@ -162,6 +162,11 @@ def test_wrong_split_old_version_and_wrong_board(board: Board) -> None:
     finetune = copy.deepcopy(results)
     finetune["provenance"]["protocol"] = "finetune"
     _refused(board.submit(finetune, token, "c"), 409, "protocol")
+    validation = copy.deepcopy(results)  # a model-selection (val-scored) file is never a board entry
+    validation["provenance"]["scored_split"] = "val"
+    answer = board.submit(validation, token, "g")
+    _refused(answer, 422, "scored_split")
+    assert "--score-on test" in answer.json["error"]
     real = copy.deepcopy(results)
     real["provenance"]["synthetic"] = False
     _refused(board.submit(real, token, "d"), 409, "synthetic")

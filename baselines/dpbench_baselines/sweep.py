@@ -1,0 +1,167 @@
+"""The LOTO sweep on Ray Tune: every trial of a :class:`SweepSpec` as a Tune trial, resumable.
+
+Local by default (a Ray instance on this machine, bound to 127.0.0.1, with all its GPUs or its CPUs), or an
+existing cluster with ``address``. Each trial asks for ``cpus`` CPUs and ``gpus`` GPUs (fractions allowed); a
+request no node can meet is refused up front (Ray would leave such a trial pending forever).
+
+Resuming: Ray Tune's experiment state lives in ``SWEEP/ray/sweep``; a rerun restores it
+(``Tuner.restore(resume_unfinished=True, resume_errored=True)``) and Tune re-runs only trials that had not
+finished. Independently, a trial whose ``scores.json`` exists returns it without computing anything, so even a lost
+experiment state never repeats a finished trial, and an interrupted trial resumes its pre-training checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dpbench.errors import DpbenchError
+from dpbench.io import atomic_write_json
+from dpbench_baselines.sweep_spec import SweepSpec, Trial, save_spec
+from dpbench_baselines.trial import SCORES, run_trial, trial_folder
+
+RAY_DIR, EXPERIMENT, TIMING = "ray", "sweep", "timing.json"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Where and with what each trial runs."""
+
+    address: str | None = None  # None: a local Ray instance
+    cpus: float = 1.0  # per trial
+    gpus: float = 0.0  # per trial; fractions share a GPU
+    local_cpus: int | None = None  # local instance only: CPUs it may use (None: all)
+    max_concurrent: int | None = None
+
+
+def _trainable(config: dict[str, Any]) -> None:
+    """A Tune function trainable: one trial; reports at each checkpoint (ASHA) and once at the end."""
+    import torch
+    from ray import tune
+
+    from dpbench_baselines.sweep_spec import load_spec
+
+    folder, data = Path(config["folder"]), Path(config["data"])
+    spec, trial = load_spec(folder), Trial.model_validate(config["trial"])
+    torch.set_num_threads(max(1, int(config["threads"])))
+    device = "cuda" if config["gpus"] > 0 else "cpu"
+    step = max(1, spec.iterations // spec.checkpoint_every)
+
+    def report(iteration: int, scores: dict[str, float]) -> None:
+        mean = sum(scores.values()) / len(scores) if scores else math.nan
+        tune.report({"val_mean": mean, "iteration": iteration})
+
+    record = run_trial(spec, trial, data, folder, device, report if spec.scheduler == "asha" else None)
+    scores = record["scores"]
+    tune.report({"val_mean": sum(scores.values()) / len(scores) if scores else math.nan,
+                 "iteration": spec.iterations, "done": 1, "checkpoints": step,
+                 "trial_seconds": sum(record["seconds"].values())})
+
+
+def _start_ray(resources: Resources) -> None:
+    """A local Ray bound to loopback (no dashboard, a short temp dir), or a connection to ``address``."""
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if ray.is_initialized():
+        return
+    if resources.address:
+        ray.init(address=resources.address, include_dashboard=False, log_to_driver=False)
+        return
+    temp = tempfile.mkdtemp(prefix="dpray", dir="/tmp")
+    ray.init(num_cpus=resources.local_cpus, include_dashboard=False, _temp_dir=temp, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+
+
+def check_resources(resources: Resources) -> None:
+    """Refuse (one line) a per-trial request that no alive node can meet."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+    gpus = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
+    cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+    if resources.gpus > gpus:
+        raise DpbenchError(f"each trial asks for {resources.gpus:g} GPU(s) but the largest Ray node has {gpus:g}; "
+                           "pass --gpus-per-trial 0 (CPU) or a cluster with GPUs (--address)")
+    if resources.cpus > cpus:
+        raise DpbenchError(f"each trial asks for {resources.cpus:g} CPU(s) but the largest Ray node has {cpus:g}; "
+                           f"lower --cpus-per-trial")
+
+
+def pending(spec: SweepSpec, folder: Path) -> list[Trial]:
+    """The trials without a stored record."""
+    return [t for t in spec.trials() if not (trial_folder(folder, t) / SCORES).is_file()]
+
+
+def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
+              on_result: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+    """Run (or resume) the sweep; returns its timing record (also written to ``SWEEP/timing.json``)."""
+    spec.check()
+    folder.mkdir(parents=True, exist_ok=True)
+    save_spec(spec, folder)
+    todo = pending(spec, folder)
+    started = time.perf_counter()
+    timing: dict[str, Any] = {"trials": len(spec.trials()), "pending_at_start": len(todo)}
+    if todo:
+        import ray
+        from ray import tune
+
+        _start_ray(resources)
+        try:
+            check_resources(resources)
+            ray_ready = time.perf_counter()
+            _fit(spec, data.resolve(), folder.resolve(), resources, todo)
+            timing["ray_start_seconds"] = round(ray_ready - started, 3)
+        finally:
+            ray.shutdown()
+        del tune
+    timing["wall_seconds"] = round(time.perf_counter() - started, 3)
+    left = pending(spec, folder)
+    timing["unfinished"] = [t.key for t in left]
+    compute = [_seconds(folder, t) for t in todo if t not in left]
+    timing["trial_seconds"] = round(sum(compute), 3)
+    atomic_write_json(folder / TIMING, timing)
+    return timing
+
+
+def _seconds(folder: Path, trial: Trial) -> float:
+    record = json.loads((trial_folder(folder, trial) / SCORES).read_text())
+    return float(sum(record["seconds"].values()))
+
+
+def _fit(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: list[Trial]) -> None:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    threads = max(1, math.floor(resources.cpus))
+    trainable = tune.with_resources(_trainable, {"cpu": resources.cpus, "gpu": resources.gpus})
+    storage = folder / RAY_DIR
+    path = storage / EXPERIMENT
+    if tune.Tuner.can_restore(str(path)):
+        tuner = tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        scheduler = None
+        if spec.scheduler == "asha":
+            rungs = max(1, spec.iterations // spec.checkpoint_every)
+            scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_mean", mode="max",
+                                      max_t=rungs + 1, grace_period=spec.asha.grace,
+                                      reduction_factor=spec.asha.reduction)
+        space = {"trial": tune.grid_search([json.loads(t.model_dump_json()) for t in todo]),
+                 "folder": str(folder), "data": str(data), "threads": threads, "gpus": resources.gpus}
+        tuner = tune.Tuner(trainable, param_space=space,
+                           tune_config=tune.TuneConfig(scheduler=scheduler,
+                                                       max_concurrent_trials=resources.max_concurrent,
+                                                       reuse_actors=True,
+                                                       trial_dirname_creator=lambda t: f"t{t.trial_id}"),
+                           run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(storage), verbose=0,
+                                                     failure_config=tune.FailureConfig(max_failures=1)))
+    tuner.fit()
