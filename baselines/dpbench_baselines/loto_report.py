@@ -84,14 +84,14 @@ def _tau_warmup_plot(spec: SweepSpec, record: SelectionRecord) -> str:
 def _difference_plot(rows: pd.DataFrame) -> str:
     """Figs. 2-4 style: per task, our mean minus each baseline's, error bar = the larger std, 2σ band marked."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
-    baselines = list(dict.fromkeys(rows["baseline"]))
+    pairs = list(dict.fromkeys(zip(rows["method"], rows["baseline"], strict=True)))
     tasks = list(dict.fromkeys(rows["task"]))
-    width = 0.8 / max(1, len(baselines))
-    for k, baseline in enumerate(baselines):
-        part = rows[rows["baseline"] == baseline].set_index("task").reindex(tasks)
+    width = 0.8 / max(1, len(pairs))
+    for k, (ours, baseline) in enumerate(pairs):
+        part = rows[(rows["method"] == ours) & (rows["baseline"] == baseline)].set_index("task").reindex(tasks)
         spread = np.maximum(part["ours_std"], part["theirs_std"])
         ax.errorbar(np.arange(len(tasks)) + k * width, part["difference"], yerr=2 * spread, fmt="o", capsize=3,
-                    label=f"vs {baseline}")
+                    label=f"{ours} vs {baseline}")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("score difference (bars: 2 × larger std)")
@@ -140,8 +140,8 @@ def render(spec: SweepSpec, folder: Path, comparison: pd.DataFrame | None) -> st
                 [[html.escape(t), s.metric, f"{s.mean:.4f}", f"{s.std:.4f}", str(s.n)] for t, s in summaries.items()])]
     if comparison is not None and len(comparison):
         parts += ["<h2>Comparison with the baselines (paper's rule: |Δ| > 2 × the larger std)</h2>", _table(
-            ["task", "baseline", "ours", "baseline score", "difference", "verdict"],
-            [[html.escape(str(r.task)), html.escape(str(r.baseline)), f"{r.ours:.4f} ± {r.ours_std:.4f}",
+            ["task", "ours", "baseline", "our score", "baseline score", "difference", "verdict"],
+            [[html.escape(str(r.task)), html.escape(str(r.method)), html.escape(str(r.baseline)), f"{r.ours:.4f} ± {r.ours_std:.4f}",
               f"{r.theirs:.4f} ± {r.theirs_std:.4f}", f"{r.difference:+.4f}", str(r.verdict)]
              for r in comparison.itertuples(index=False)]), _difference_plot(comparison)]
     if record.tasks:
