@@ -36,7 +36,7 @@ def test_scratch_finetunes_a_random_torchvision_model(small_pool: Path, tmp_path
                         finetune=FinetuneConfig(lrs=(1e-3,), epochs=1, max_batches=2, augment=False))
     results = scratch_baseline(small_pool, tmp_path, config, arch="resnet18", tasks=[SMALL_TASKS[0]], size=32)
     _check_files(tmp_path, "scratch-resnet18")
-    assert results.provenance.encoder == "torchvision:resnet18:none"
+    assert results.provenance.encoder == "torchvision:resnet18:none with a random initialisation drawn per seed"
     assert results.provenance.protocol == "finetune"
     [score] = results.scores
     assert score.task == SMALL_TASKS[0] and 0.0 <= score.score <= 1.0
