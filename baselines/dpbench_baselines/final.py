@@ -100,8 +100,8 @@ def compare(ours: Path, baselines: list[Path]) -> tuple[pd.DataFrame, pd.DataFra
             delta = (mean_a - mean_b) * (1 if table.higher[task] else -1)
             verdict = "tie" if abs(delta) <= 2 * max(std_a, std_b) else "better" if delta > 0 else "worse"
             rows.append({"task": task, "method": ours_method, "baseline": method, "ours": mean_a, "ours_std": std_a,
-                         "ours_seeds": n_a, "theirs": mean_b, "theirs_std": std_b, "theirs_seeds": n_b, "difference": delta,
-                         "verdict": verdict})
+                         "ours_seeds": n_a, "theirs": mean_b, "theirs_std": std_b, "theirs_seeds": n_b,
+                         "difference": delta, "verdict": verdict})
     counts = two_std_matrix(table)
     return pd.DataFrame(rows), counts[counts["a"] == ours_method].reset_index(drop=True)
 

@@ -142,7 +142,8 @@ def render(spec: SweepSpec, folder: Path, comparison: pd.DataFrame | None) -> st
         parts += ["<h2>Comparison with the baselines (paper's rule: |Δ| > 2 × the larger std)</h2>", _table(
             ["task", "ours", "baseline", "our score", "baseline score", "difference", "verdict"],
             [[html.escape(str(r.task)), html.escape(str(r.method)), html.escape(str(r.baseline)),
-              f"{r.ours:.4f} ± {r.ours_std:.4f}", f"{r.theirs:.4f} ± {r.theirs_std:.4f}", f"{r.difference:+.4f}", str(r.verdict)]
+              f"{r.ours:.4f} ± {r.ours_std:.4f}", f"{r.theirs:.4f} ± {r.theirs_std:.4f}", f"{r.difference:+.4f}",
+              str(r.verdict)]
              for r in comparison.itertuples(index=False)]), _difference_plot(comparison)]
     if record.tasks:
         parts += ["<h2>Validation score per learning rate</h2>", _per_lr_plot(spec, record),
