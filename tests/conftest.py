@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,11 @@ def small_pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m dpbench ARGS`` as a user would, capturing output."""
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    if "PYTHONPATH" in os.environ:  # a checkout run through PYTHONPATH tests its own plug-ins, not the installed ones
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run([sys.executable, "-m", "dpbench", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+                          cwd=cwd, timeout=300, env=env)
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

@@ -105,7 +105,8 @@ def test_joint_default_targets_are_the_pools_evaluation_tasks(small_pool: Path, 
 def test_baseline_cli_smoke(small_pool: Path, tmp_path: Path) -> None:
     result = run_cli("baseline", "joint", "--data", str(small_pool), "--arch", "tiny", "--weights", "none", "--size",
                      "32", "--iterations", "2", "--batch-size", "4", "--bn-adapt-batches", "0", "--device", "cpu",
-                     "--workers", "0", "--out", str(tmp_path))
+                     "--workers", "0", "--lrs", "0.01", "--taus", "1", "--warmups", "off", "--seeds", "1",
+                     "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert load_results(tmp_path / "results.json").method == "joint-tiny"
     bad = run_cli("baseline", "imagenet", "--data", str(small_pool), "--protocol", "nope", "--out", str(tmp_path))
@@ -149,3 +150,29 @@ def test_joint_selection_rules() -> None:
     assert chosen["iteration"] == 2 and selected == {"iteration": 2.0, "val_score": 1.0}  # tie: the earlier one
     chosen, selected = _select("synthetic-Necrosis", [record(1, None), record(2, None)])
     assert chosen["iteration"] == 2 and selected == {"iteration": 2.0}  # no validation split: the final model
+
+
+def test_joint_is_tuned_on_the_grid_and_selected_on_validation(small_pool: Path, tmp_path: Path) -> None:
+    from dpbench_baselines.joint_grid import joint_grid
+    from dpbench_baselines.sweep_spec import Grid
+
+    base = PretrainConfig(weights="none", input_size=32, iterations=6, batch_size=8, checkpoint_every=3,
+                          warmup_iterations=2, bn_adapt_batches=0, device="cpu", buffer=16)
+    grid = Grid(lrs=(0.05, 0.001), taus=(1.0,), archs=("tiny",), warmups=(True, False))
+    targets = [SMALL_TASKS[0], SMALL_TASKS[2]]
+    results = joint_grid(small_pool, tmp_path, base, grid, (0, 1), targets, batch_size=32)
+    selection = json.loads((tmp_path / "selection.json").read_text())
+    assert len(list((tmp_path / "runs").iterdir())) == 4 * 2  # every grid point × seed trained
+    for task in targets:
+        # recompute the choice from each run's stored validation scores
+        means = {}
+        for config in grid.configs():
+            values = [s.selected["val_score"] for seed in (0, 1) for s in load_results(
+                tmp_path / "runs" / f"{config.key}-seed{seed}" / "results.json").scores if s.task == task]
+            means[config.key] = round(float(np.mean(values)), 4)
+        best = max(means.values())
+        expected = next(k for k, v in means.items() if v >= best)
+        assert selection["tasks"][task]["chosen"] == expected
+        assert results.provenance.settings[f"selected_{task}"] == expected
+        assert sorted(s.seed for s in results.scores if s.task == task) == [0, 1]
+    assert results.method == "joint-tiny"

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from dpbench.cli.evaluate import floats, print_results
 from dpbench.cli.support import friendly
+from dpbench.errors import DpbenchError
 from dpbench.tasks.registry import get_pool
 from dpbench_baselines.loto import left_out_sets
 from dpbench_baselines.loto_cli import app as loto_app
@@ -173,39 +174,56 @@ def joint_command(
     data: Path = _DATA,
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Target task(s) (repeatable); default: the "
                                            "pool's evaluation tasks that are built."),
-    arch: str = typer.Option("resnet50", help="resnet50, densenet121, any torchvision model, or tiny (tests)."),
+    archs: str = typer.Option("resnet50,densenet121", "--archs", "--arch", help="Backbones (Table II); tiny for "
+                              "tests."),
     weights: str = typer.Option("imagenet", help="Backbone start: imagenet (cached weights), none, or a "
                                 "torchvision weights name."),
     size: int = typer.Option(224, help="Input side in pixels."),
     iterations: int = typer.Option(50_000, help="Training iterations in total."),
     batch_size: int = typer.Option(64, help="Images per batch (tasks drawn uniformly, then images)."),
-    lr: float = typer.Option(1e-4, help="Learning rate γ of the backbone."),
-    tau: float = typer.Option(5.0, help="Head learning-rate factor τγ (heads at γ·τγ)."),
+    lrs: str = typer.Option("1e-3,1e-4,1e-5,1e-6", "--lrs", "--lr", help="Learning rates γ (Table II)."),
+    taus: str = typer.Option("1,5,10", "--taus", "--tau", help="Head learning-rate factors τγ (Table II)."),
+    warmups: str = typer.Option("on,off", help="Warm-up choices: on, off or on,off (Table II)."),
+    warmup_iterations: int = typer.Option(5000, help="Warm-up iterations (part of --iterations)."),
+    seeds: int = typer.Option(5, help="Seeds per grid point (paper: 5)."),
     bn_adapt_batches: int = typer.Option(20, help="Batches for batch-norm adaptation before training (0: off)."),
-    seed: int = typer.Option(0, help="Seed of the heads, the data stream and the augmentation."),
     checkpoint_every: int = typer.Option(5000, help="Iterations between checkpoints: the candidates each target's "
                                          "validation split chooses from."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     workers: int = typer.Option(2, help="Loader processes decoding and augmenting images."),
     out: Path = typer.Option(Path("baseline-joint"), help="Folder for results and report; the (resumable) "
-                             "training run goes to OUT/train."),
+                             "training runs go to OUT/runs."),
 ) -> None:
-    """Joint training: multi-task training on every built task, targets included, then each target scored on its
-    test split with its own head (no transfer) at the checkpoint its validation split prefers; method joint-ARCH."""
+    """Joint training tuned like the multi-task models: every Table II grid point × seed trains on every built
+    task, targets included; each target is scored on test with its own head (no transfer) at the grid point and
+    checkpoint its validation split prefers; method joint-ARCHS."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from dpbench.cli.support import console
-    from dpbench_baselines.joint import joint_baseline
+    from dpbench_baselines.joint_grid import joint_grid
+    from dpbench_baselines.sweep_spec import Grid
     from dpbench_baselines.train import PretrainConfig
 
-    config = PretrainConfig(arch=arch, weights=weights, input_size=size, lr=lr, tau=tau, iterations=iterations,
-                            batch_size=batch_size, bn_adapt_batches=bn_adapt_batches, seed=seed, device=device,
-                            workers=workers, checkpoint_every=checkpoint_every)
-    columns = (TextColumn("iterations"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    words = [w.strip() for w in warmups.split(",") if w.strip()]
+    if not words or any(w not in ("on", "off") for w in words) or seeds < 1:
+        raise DpbenchError("--warmups takes on, off or on,off and --seeds must be >= 1")
+    grid = Grid(lrs=floats(lrs), taus=floats(taus), archs=tuple(a.strip() for a in archs.split(",") if a.strip()),
+                warmups=tuple(w == "on" for w in dict.fromkeys(words)))
+    base = PretrainConfig(weights=weights, input_size=size, iterations=iterations, batch_size=batch_size,
+                          warmup_iterations=warmup_iterations, bn_adapt_batches=bn_adapt_batches, device=device,
+                          workers=workers, checkpoint_every=checkpoint_every)
+    runs = len(grid.configs()) * seeds
+    columns = (TextColumn("{task.fields[run]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
-        handle = bar.add_task("train", total=iterations)
-        results = joint_baseline(data, out, config, tasks, batch_size=batch_size,
-                                 progress=lambda done, total, record: bar.update(handle, completed=done))
+        handle = bar.add_task("train", total=iterations * runs, run="")
+        finished: dict[str, int] = {}
+
+        def on_progress(key: str, done: int, total: int) -> None:
+            finished[key] = done
+            bar.update(handle, completed=sum(finished.values()), run=key)
+
+        results = joint_grid(data, out, base, grid, tuple(range(seeds)), tasks, batch_size=batch_size,
+                             progress=on_progress)
     print_results(results, out)
 
 
