@@ -58,6 +58,8 @@ def pretrain_command(
     batch_size: int = typer.Option(64, help="Images per batch (tasks drawn uniformly, then images)."),
     bn_adapt_batches: int = typer.Option(20, help="Batches for batch-norm adaptation before training (0: off)."),
     seed: int = typer.Option(0, help="Seed of the heads, the data stream and the augmentation."),
+    augmentation: str = typer.Option("paper", help="paper (§IV-F: flips; a random square crop only when the image is "
+                                     "not square) or resized-crop (50-100 % area crops, zooms square tiles)."),
     checkpoint_every: int = typer.Option(1000, help="Iterations between checkpoints."),
     log_every: int = typer.Option(10, help="Iterations between metric lines (metrics.jsonl)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
@@ -75,7 +77,8 @@ def pretrain_command(
         tasks=tuple(tasks or ()), pool=pool, exclude=tuple(exclude or ()), arch=arch, weights=weights,
         input_size=size, lr=lr, tau=tau, momentum=momentum, warmup=warmup, warmup_iterations=warmup_iterations,
         warmup_lr=warmup_lr, iterations=iterations, batch_size=batch_size, bn_adapt_batches=bn_adapt_batches,
-        seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, device=device, workers=workers)
+        seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, device=device, workers=workers,
+        augmentation=augmentation)
     config.check()
     chosen = resolve_tasks(config, data)
     console.print(f"pre-training {arch} on {len(chosen)} task(s): {', '.join(chosen)}")
