@@ -8,7 +8,9 @@ hundred iterations) run twice in the same process tree, one trial at a time with
   command again on the finished sweep (the resume path: it must skip every trial).
 
 Overhead = (Ray wall − Σ trial seconds measured inside the trials) / Σ trial seconds, with and without Ray's start
-(``ray.init``); the direct loop's wall is printed beside it as a check.
+(``ray.init``), and broken down: until the first trial starts (worker process start and imports, once per
+sweep), between trials and after the last one (Tune's scheduling, result handling and experiment checkpoints:
+the per-trial cost). The direct loop's wall is printed beside it as a check.
 
     python benchmarks/loto_ray_overhead.py [--iterations 300] [--out overhead.json]
 """
@@ -67,6 +69,13 @@ def main() -> None:
         "overhead_percent": round(100 * (wall - compute) / compute, 2),
         "overhead_percent_after_ray_start": round(100 * (wall - start - compute) / compute, 2),
         "ray_vs_direct_percent": round(100 * (wall - direct) / direct, 2),
+        "first_trial_start_seconds": timing.get("first_trial_start_seconds"),
+        "between_trials_seconds": timing.get("between_trials_seconds"),
+        "after_last_trial_seconds": timing.get("after_last_trial_seconds"),
+        # Tune's per-trial work once the worker runs: scheduling, result handling, experiment checkpoints
+        "scheduling_and_checkpointing_percent": round(100 * (timing.get("between_trials_seconds", 0.0)
+                                                             + timing.get("after_last_trial_seconds", 0.0))
+                                                      / compute, 2),
         "resume_of_finished_sweep_seconds": again["wall_seconds"], "resume_pending": again["pending_at_start"],
     }
     print(json.dumps(report, indent=1))

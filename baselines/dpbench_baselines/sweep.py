@@ -12,9 +12,12 @@ experiment state never repeats a finished trial, and an interrupted trial resume
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -65,15 +68,28 @@ def _trainable(config: dict[str, Any]) -> None:
                  "trial_seconds": sum(record["seconds"].values())})
 
 
+#: Set before Ray is imported: a local Ray then uses 127.0.0.1 as its node address and binds every listener there
+#: (read once, at import); no auth token file in ~/.ray; Tune's own loggers and console tables off (each trial
+#: keeps its own record).
+LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
+                 "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0", "RAY_DEDUP_LOGS": "0"}
+
+
 def _start_ray(resources: Resources) -> None:
     """A local Ray bound to loopback (no dashboard, a short temp dir), or a connection to ``address``."""
+    already = "ray" in sys.modules
+    for key, value in LOCAL_RAY_ENV.items():
+        if key != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" or not resources.address:
+            os.environ.setdefault(key, value)
     import ray
+    from ray._private import ray_constants
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
     if ray.is_initialized():
         return
+    if not resources.address and ray_constants.ENABLE_RAY_CLUSTER and already:
+        raise DpbenchError("Ray was imported before dpbench could bind a local Ray to 127.0.0.1; set "
+                           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before starting, or pass --address of a cluster")
     if resources.address:
         ray.init(address=resources.address, include_dashboard=False, log_to_driver=False)
         return
@@ -112,18 +128,18 @@ def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
     started = time.perf_counter()
     timing: dict[str, Any] = {"trials": len(spec.trials()), "pending_at_start": len(todo)}
     if todo:
-        import ray
-        from ray import tune
-
         _start_ray(resources)
+        import ray
+
         try:
             check_resources(resources)
-            ray_ready = time.perf_counter()
+            timing["ray_start_seconds"] = round(time.perf_counter() - started, 3)
+            fit_started = time.time()
             _fit(spec, data.resolve(), folder.resolve(), resources, todo)
-            timing["ray_start_seconds"] = round(ray_ready - started, 3)
+            timing["fit_wall_seconds"] = round(time.time() - fit_started, 3)
+            timing.update(_gaps(folder, todo, fit_started, time.time()))
         finally:
             ray.shutdown()
-        del tune
     timing["wall_seconds"] = round(time.perf_counter() - started, 3)
     left = pending(spec, folder)
     timing["unfinished"] = [t.key for t in left]
@@ -131,6 +147,26 @@ def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
     timing["trial_seconds"] = round(sum(compute), 3)
     atomic_write_json(folder / TIMING, timing)
     return timing
+
+
+def _gaps(folder: Path, todo: list[Trial], fit_started: float, fit_ended: float) -> dict[str, float]:
+    """Where the fit's wall time went besides the trials (exact for one trial at a time): until the first trial
+    started (worker process start, imports), between trials (scheduling, result handling, experiment
+    checkpoints), after the last one (final experiment checkpoint)."""
+    spans = []
+    for trial in todo:
+        path = trial_folder(folder, trial) / SCORES
+        if path.is_file():
+            record = json.loads(path.read_text())
+            if "started" in record and "finished" in record:
+                spans.append((float(record["started"]), float(record["finished"])))
+    if not spans:
+        return {}
+    spans.sort()
+    between = sum(max(0.0, b[0] - a[1]) for a, b in itertools.pairwise(spans))
+    return {"first_trial_start_seconds": round(spans[0][0] - fit_started, 3),
+            "between_trials_seconds": round(between, 3),
+            "after_last_trial_seconds": round(fit_ended - max(end for _, end in spans), 3)}
 
 
 def _seconds(folder: Path, trial: Trial) -> float:

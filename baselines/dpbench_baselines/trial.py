@@ -93,7 +93,7 @@ def run_trial(spec: SweepSpec, trial: Trial, data: Path, folder: Path, device: s
                 values, _, _ = score_on_validation(f"checkpoint:{checkpoint}", data, list(trial.left_out), spec,
                                                    device, out / "rungs" / str(iteration))
                 report(iteration, values)
-    started = time.perf_counter()
+    started, wall_started = time.perf_counter(), time.time()
     if not (run / ENCODER).is_file():
         pretrain(config, data, run, resume=(run / CHECKPOINT).is_file(), on_checkpoint=hook)
     trained = time.perf_counter()
@@ -103,7 +103,8 @@ def run_trial(spec: SweepSpec, trial: Trial, data: Path, folder: Path, device: s
               "spec_sha256": spec.sha256(), "protocol_sha256": spec.protocol_sha256, "scored_split": "val",
               "scores": scores, "metrics": metrics, "unscorable": unscorable, "encoder": f"pretrain/{ENCODER}",
               "seconds": {"pretrain": round(trained - started, 3),
-                          "evaluate": round(time.perf_counter() - trained, 3)}}
+                          "evaluate": round(time.perf_counter() - trained, 3)},
+              "started": wall_started, "finished": time.time()}
     if any(not math.isfinite(v) for v in scores.values()):
         raise DpbenchError(f"trial {trial.key} produced a non-finite validation score")
     atomic_write_json(done, record)

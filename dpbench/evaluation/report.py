@@ -131,6 +131,9 @@ def render_report(results: Results) -> str:
     if prov.synthetic:
         parts.append("<p class=banner>SYNTHETIC pool: procedurally generated images. These scores check the "
                      "pipeline; they say nothing about performance on real histology.</p>")
+    if prov.scored_split != "test":
+        parts.append(f"<p class=banner>Scored on the {html.escape(prov.scored_split)} split (model selection, "
+                     "§IV-D): not a test result.</p>")
     rows = "".join(f"<tr><th class=l>{html.escape(k)}</th><td class=l>{html.escape(str(v))}</td></tr>"
                    for k, v in prov.model_dump().items() if v not in (None, {}, "") and k != "tasks")
     parts.append(f"<h2>Provenance</h2><table>{rows}</table>")
