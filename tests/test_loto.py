@@ -196,3 +196,20 @@ def test_a_gpu_request_no_node_can_meet_is_one_clear_error(small_pool: Path, tmp
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert len(lines) == 1 and "GPU" in lines[0] and "--gpus-per-trial 0" in lines[0], result.stderr[-1500:]
+
+
+def test_asha_is_opt_in_per_left_out_set_and_recorded(small_pool: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "asha"
+    args = [*TINY, "--set", "1", "--lrs", "0.05,0.01,0.002", "--seeds", "1", "--iterations", "90",
+            "--checkpoint-every", "30", "--scheduler", "asha"]
+    result = _cli("loto", "run", "--data", str(small_pool), "--out", str(sweep), *args, "--final", "none")
+    assert result.returncode == 0, result.stderr[-2000:]
+    spec = SweepSpec.model_validate_json((sweep / "sweep.json").read_bytes())
+    assert spec.scheduler == "asha" and spec.protocol.sets == (("synthetic-Janowczyk7",),)
+    stopped = json.loads((sweep / "asha_stopped.json").read_text())
+    finished = [t.key for t in spec.trials() if (trial_folder(sweep, t) / SCORES).is_file()]
+    assert stopped and finished and sorted(stopped + finished) == sorted(t.key for t in spec.trials())
+    selection = json.loads((sweep / "selection.json").read_text())
+    assert selection["scheduler"] == "asha" and any("ASHA" in n for n in selection["notes"])
+    assert _cli("loto", "report", "--out", str(sweep)).returncode == 0
+    assert "NOT the paper's protocol" in (sweep / "report.html").read_text()

@@ -79,9 +79,16 @@ def trial_scores(spec: SweepSpec, folder: Path) -> tuple[dict[tuple[str, str], l
 def select(spec: SweepSpec, folder: Path) -> SelectionRecord:
     """The rank matrix and the per-task choices, from the stored trial records."""
     cells, missing, left_out = trial_scores(spec, folder)
+    stopped_path = folder / "asha_stopped.json"
+    stopped = set(json.loads(stopped_path.read_text())) if stopped_path.is_file() else set()
+    if stopped:
+        missing = [k for k in missing if k not in stopped]
     configs = [c.key for c in spec.grid.configs()]
-    notes = [f"{len(missing)} trial(s) have no record (unfinished, failed or stopped by ASHA): "
+    notes = [f"{len(missing)} trial(s) have no record (unfinished or failed): "
              f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"] if missing else []
+    if stopped:
+        notes.append(f"{len(stopped)} trial(s) were stopped early by ASHA (not the paper's protocol); their "
+                     "configurations are averaged over the seeds that finished, or ranked last")
     tasks = [t for t in spec.protocol.tasks() if any((c, t) in cells for c in configs)]
     dropped = sorted(left_out - set(tasks))
     if dropped:

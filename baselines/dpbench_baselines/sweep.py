@@ -4,8 +4,9 @@ Local by default (a Ray instance on this machine, bound to 127.0.0.1, with all i
 existing cluster with ``address``. Each trial asks for ``cpus`` CPUs and ``gpus`` GPUs (fractions allowed); a
 request no node can meet is refused up front (Ray would leave such a trial pending forever).
 
-Resuming: Ray Tune's experiment state lives in ``SWEEP/ray/sweep``; a rerun restores it
-(``Tuner.restore(resume_unfinished=True, resume_errored=True)``) and Tune re-runs only trials that had not
+Resuming: Ray Tune's experiment state lives in ``SWEEP/ray/sweep`` (``sweep-setNN`` with ASHA: one experiment
+and one successive halving per left-out set, trials stopped by it listed in ``SWEEP/asha_stopped.json``); a rerun
+restores it (``Tuner.restore(resume_unfinished=True, resume_errored=True)``) and Tune re-runs only trials that had not
 finished. Independently, a trial whose ``scores.json`` exists returns it without computing anything, so even a lost
 experiment state never repeats a finished trial, and an interrupted trial resumes its pre-training checkpoint.
 """
@@ -30,7 +31,7 @@ from dpbench.io import atomic_write_json
 from dpbench_baselines.sweep_spec import SweepSpec, Trial, save_spec
 from dpbench_baselines.trial import SCORES, run_trial, trial_folder
 
-RAY_DIR, EXPERIMENT, TIMING = "ray", "sweep", "timing.json"
+RAY_DIR, EXPERIMENT, TIMING, STOPPED = "ray", "sweep", "timing.json", "asha_stopped.json"
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,9 @@ def check_resources(resources: Resources) -> None:
 
 
 def pending(spec: SweepSpec, folder: Path) -> list[Trial]:
-    """The trials without a stored record."""
-    return [t for t in spec.trials() if not (trial_folder(folder, t) / SCORES).is_file()]
+    """The trials without a stored record (and not stopped by ASHA)."""
+    stopped = set(_stopped(folder))
+    return [t for t in spec.trials() if not (trial_folder(folder, t) / SCORES).is_file() and t.key not in stopped]
 
 
 def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
@@ -143,7 +145,8 @@ def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
     timing["wall_seconds"] = round(time.perf_counter() - started, 3)
     left = pending(spec, folder)
     timing["unfinished"] = [t.key for t in left]
-    compute = [_seconds(folder, t) for t in todo if t not in left]
+    timing["stopped_by_asha"] = _stopped(folder)
+    compute = [_seconds(folder, t) for t in todo if (trial_folder(folder, t) / SCORES).is_file()]
     timing["trial_seconds"] = round(sum(compute), 3)
     atomic_write_json(folder / TIMING, timing)
     return timing
@@ -175,13 +178,34 @@ def _seconds(folder: Path, trial: Trial) -> float:
 
 
 def _fit(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: list[Trial]) -> None:
+    """One Tune experiment over the pending trials; with ASHA one experiment per left-out set, so that trials are
+    only ever compared with trials scored on the same tasks."""
+    groups: dict[str, list[Trial]] = {EXPERIMENT: todo}
+    if spec.scheduler == "asha":
+        groups = {}
+        for trial in todo:
+            groups.setdefault(f"{EXPERIMENT}-set{trial.set_index:02d}", []).append(trial)
+    for name, trials in groups.items():
+        _fit_one(spec, data, folder, resources, trials, name)
+        if spec.scheduler == "asha":  # the experiment ended: a trial still without a record was stopped by ASHA
+            stopped = set(_stopped(folder)) | {t.key for t in trials
+                                               if not (trial_folder(folder, t) / SCORES).is_file()}
+            atomic_write_json(folder / STOPPED, sorted(stopped))
+
+
+def _stopped(folder: Path) -> list[str]:
+    path = folder / STOPPED
+    return list(json.loads(path.read_text())) if path.is_file() else []
+
+
+def _fit_one(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: list[Trial], name: str) -> None:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
     threads = max(1, math.floor(resources.cpus))
     trainable = tune.with_resources(_trainable, {"cpu": resources.cpus, "gpu": resources.gpus})
     storage = folder / RAY_DIR
-    path = storage / EXPERIMENT
+    path = storage / name
     if tune.Tuner.can_restore(str(path)):
         tuner = tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
     else:
@@ -198,6 +222,6 @@ def _fit(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: 
                                                        max_concurrent_trials=resources.max_concurrent,
                                                        reuse_actors=True,
                                                        trial_dirname_creator=lambda t: f"t{t.trial_id}"),
-                           run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(storage), verbose=0,
+                           run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
                                                      failure_config=tune.FailureConfig(max_failures=1)))
     tuner.fit()
