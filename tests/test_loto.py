@@ -213,3 +213,19 @@ def test_asha_is_opt_in_per_left_out_set_and_recorded(small_pool: Path, tmp_path
     assert selection["scheduler"] == "asha" and any("ASHA" in n for n in selection["notes"])
     assert _cli("loto", "report", "--out", str(sweep)).returncode == 0
     assert "NOT the paper's protocol" in (sweep / "report.html").read_text()
+
+
+def test_a_diverging_configuration_is_a_recorded_result_ranked_last(small_pool: Path, tmp_path: Path) -> None:
+    from dpbench_baselines.trial import run_trial
+
+    protocol = get_protocol("synthetic-tiny").subset(["0"])
+    spec = SweepSpec(protocol=protocol, protocol_sha256=protocol.sha256(), seeds=(0,), iterations=20,
+                     checkpoint_every=10, batch_size=8, size=32, weights="none", probe="fast", bn_adapt_batches=0,
+                     grid=Grid(lrs=(1e30, 0.01), taus=(1.0,), archs=("tiny",), warmups=(False,)))
+    records = [run_trial(spec, trial, small_pool, tmp_path, "cpu") for trial in spec.trials()]
+    assert records[0]["diverged"] and records[0]["scores"] == {} and records[0]["encoder"] is None
+    assert "diverged" in records[0]["unscorable"]["synthetic-Necrosis"]
+    assert not records[1]["diverged"] and set(records[1]["scores"]) == {"synthetic-Necrosis"}
+    assert run_trial(spec, spec.trials()[0], small_pool, tmp_path, "cpu") == records[0]  # stored, not rerun
+    record = select(spec, tmp_path)
+    assert record.ranks == [[2.0, 1.0]] and any("ranked last" in n for n in record.notes)

@@ -52,6 +52,8 @@ def final_results(spec: SweepSpec, folder: Path, data: Path, selection: Selectio
             if not (where / SCORES).is_file():
                 skipped.setdefault(choice.task, f"seed model(s) of {choice.config} missing: rerun dpbench loto run")
                 continue
+            if json.loads((where / SCORES).read_text()).get("diverged"):
+                continue  # that seed's pre-training diverged: it has no model (noted in the trial record)
             encoder = load_encoder(f"checkpoint:{where / 'pretrain' / ENCODER}")
             part = evaluate(encoder, data, [choice.task], dataclasses.replace(config, seeds=(trial.seed,),
                                                                                score_on="test"),

@@ -94,7 +94,7 @@ def _difference_plot(rows: pd.DataFrame) -> str:
                     label=f"{ours} vs {baseline}")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("score difference (bars: 2 × larger std)")
+    ax.set_ylabel("score difference\n(bars: 2 × larger std)")
     ax.legend(fontsize=7)
     return _png(fig)
 

@@ -114,6 +114,24 @@ def check_resources(resources: Resources) -> None:
                            f"lower --cpus-per-trial")
 
 
+def preflight(spec: SweepSpec, data: Path) -> None:
+    """Fail fast, in this process and with one error line, on what would make every trial fail: a backbone that
+    cannot be built with these weights (e.g. uncached ImageNet weights), a left-out set leaving nothing to train."""
+    from dpbench.pool.built import BuiltPool
+    from dpbench_baselines.model import build_backbone
+    from dpbench_baselines.train import resolve_tasks
+    from dpbench_baselines.trial import pretrain_config
+
+    pool = BuiltPool(data)
+    if pool.manifest.pool != spec.protocol.pool:
+        raise DpbenchError(f"{data} holds pool {pool.manifest.pool}, protocol {spec.protocol.name} needs pool "
+                           f"{spec.protocol.pool}; pass --data of a {spec.protocol.pool} build")
+    for arch in spec.grid.archs:
+        build_backbone(arch, spec.weights, 0)
+    for trial in {t.set_index: t for t in spec.trials()}.values():
+        resolve_tasks(pretrain_config(spec, trial, "cpu"), pool)
+
+
 def pending(spec: SweepSpec, folder: Path) -> list[Trial]:
     """The trials without a stored record (and not stopped by ASHA)."""
     stopped = set(_stopped(folder))
@@ -127,6 +145,8 @@ def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
     folder.mkdir(parents=True, exist_ok=True)
     save_spec(spec, folder)
     todo = pending(spec, folder)
+    if todo:
+        preflight(spec, data)
     started = time.perf_counter()
     timing: dict[str, Any] = {"trials": len(spec.trials()), "pending_at_start": len(todo)}
     if todo:

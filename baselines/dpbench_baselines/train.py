@@ -51,6 +51,10 @@ LEGACY_DEFAULTS: dict[str, Any] = {"augmentation": "resized-crop"}
 BN_ADAPT_SALT = 1 << 20
 
 
+class Diverged(DpbenchError):
+    """The training loss became NaN or infinite (a LOTO sweep records such a run as a result, not a crash)."""
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     """Pre-training settings; defaults are the paper's (ResNet50 from ImageNet, γ 1e-4, τγ 5, batch 64, 50k it.)."""
@@ -323,7 +327,7 @@ def pretrain(config: PretrainConfig, root: Path, out: Path, *, resume: bool = Fa
             if logged:
                 last_loss = distributed.mean_loss(loss, world)
                 if not math.isfinite(last_loss):
-                    raise DpbenchError(f"the loss became {last_loss} at iteration {iteration}; lower --lr "
+                    raise Diverged(f"the loss became {last_loss} at iteration {iteration}; lower --lr "
                                        "(the paper found 1e-3 unstable) and start again in a new --out")
                 record = {"iteration": iteration, "phase": phase, "loss": last_loss,
                           "lr": {g["name"]: g["lr"] for g in optimizer.param_groups},

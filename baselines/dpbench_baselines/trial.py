@@ -27,7 +27,7 @@ from dpbench.io import atomic_write_json
 from dpbench.pool.built import BuiltPool
 from dpbench_baselines.model import MultiTaskNet
 from dpbench_baselines.sweep_spec import SweepSpec, Trial
-from dpbench_baselines.train import CHECKPOINT, ENCODER, PretrainConfig, pretrain
+from dpbench_baselines.train import CHECKPOINT, ENCODER, Diverged, PretrainConfig, pretrain
 
 SCORES, ATTEMPTS, TRIALS = "scores.json", "attempts.jsonl", "trials"
 #: (iteration, {task: validation score}) at each checkpoint, for the opt-in ASHA scheduler.
@@ -94,14 +94,23 @@ def run_trial(spec: SweepSpec, trial: Trial, data: Path, folder: Path, device: s
                                                    device, out / "rungs" / str(iteration))
                 report(iteration, values)
     started, wall_started = time.perf_counter(), time.time()
+    diverged = None
     if not (run / ENCODER).is_file():
-        pretrain(config, data, run, resume=(run / CHECKPOINT).is_file(), on_checkpoint=hook)
+        try:
+            pretrain(config, data, run, resume=(run / CHECKPOINT).is_file(), on_checkpoint=hook)
+        except Diverged as exc:  # a result of this configuration (the paper saw it above 1e-3), not a crash
+            diverged = str(exc)
     trained = time.perf_counter()
-    scores, metrics, unscorable = score_on_validation(f"checkpoint:{run / ENCODER}", data, list(trial.left_out),
-                                                      spec, device, out / "eval")
+    if diverged is None:
+        scores, metrics, unscorable = score_on_validation(f"checkpoint:{run / ENCODER}", data,
+                                                          list(trial.left_out), spec, device, out / "eval")
+    else:
+        scores, metrics = {}, {}
+        unscorable = {t: f"pre-training diverged: {diverged}" for t in trial.left_out}
     record = {"trial": json.loads(trial.model_dump_json()), "key": trial.key, "config": trial.config.key,
               "spec_sha256": spec.sha256(), "protocol_sha256": spec.protocol_sha256, "scored_split": "val",
-              "scores": scores, "metrics": metrics, "unscorable": unscorable, "encoder": f"pretrain/{ENCODER}",
+              "scores": scores, "metrics": metrics, "unscorable": unscorable, "diverged": diverged,
+              "encoder": None if diverged else f"pretrain/{ENCODER}",
               "seconds": {"pretrain": round(trained - started, 3),
                           "evaluate": round(time.perf_counter() - trained, 3)},
               "started": wall_started, "finished": time.time()}
