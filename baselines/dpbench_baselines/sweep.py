@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -76,8 +77,8 @@ LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "dis
                  "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0", "RAY_DEDUP_LOGS": "0"}
 
 
-def _start_ray(resources: Resources) -> None:
-    """A local Ray bound to loopback (no dashboard, a short temp dir), or a connection to ``address``."""
+def _start_ray(resources: Resources) -> Path | None:
+    """A local Ray bound to loopback (no dashboard, a short temp dir, returned), or a connection to ``address``."""
     already = "ray" in sys.modules
     for key, value in LOCAL_RAY_ENV.items():
         if key != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" or not resources.address:
@@ -87,16 +88,17 @@ def _start_ray(resources: Resources) -> None:
 
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     if ray.is_initialized():
-        return
+        return None
     if not resources.address and ray_constants.ENABLE_RAY_CLUSTER and already:
         raise DpbenchError("Ray was imported before dpbench could bind a local Ray to 127.0.0.1; set "
                            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before starting, or pass --address of a cluster")
     if resources.address:
         ray.init(address=resources.address, include_dashboard=False, log_to_driver=False)
-        return
-    temp = tempfile.mkdtemp(prefix="dpray", dir="/tmp")
+        return None
+    temp = tempfile.mkdtemp(prefix="dpray", dir="/tmp")  # short: Ray's socket paths must stay under 107 bytes
     ray.init(num_cpus=resources.local_cpus, include_dashboard=False, _temp_dir=temp, log_to_driver=False,
              _node_ip_address="127.0.0.1")
+    return Path(temp)
 
 
 def check_resources(resources: Resources) -> None:
@@ -150,7 +152,7 @@ def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
     started = time.perf_counter()
     timing: dict[str, Any] = {"trials": len(spec.trials()), "pending_at_start": len(todo)}
     if todo:
-        _start_ray(resources)
+        temp = _start_ray(resources)
         import ray
 
         try:
@@ -162,6 +164,8 @@ def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
             timing.update(_gaps(folder, todo, fit_started, time.time()))
         finally:
             ray.shutdown()
+            if temp is not None:  # the local Ray's session files (trial errors stay in SWEEP/ray)
+                shutil.rmtree(temp, ignore_errors=True)
     timing["wall_seconds"] = round(time.perf_counter() - started, 3)
     left = pending(spec, folder)
     timing["unfinished"] = [t.key for t in left]
