@@ -175,8 +175,10 @@ def run_command(data: Path = typer.Option(..., help="Built pool folder (holding 
     console.print(f"sweep {spec.sha256()}: {len(spec.trials())} trials in {out}")
     timing = run_sweep(spec, data, out, resources)
     if timing["unfinished"]:
+        errors = sorted((out / "ray").glob("**/error.txt"), key=lambda p: p.stat().st_mtime)
+        last = [line for line in errors[-1].read_text().splitlines() if line.strip()][-1:] if errors else []
         console.print(f"[yellow]{len(timing['unfinished'])} trial(s) did not finish[/]: rerun the same command to "
-                      "resume them")
+                      "resume them" + (f"; last trial error: {last[0]}" if last else ""))
     record = write_selection(spec, out)
     for choice_ in record.choices:
         console.print(f"{choice_.task}: {choice_.config or 'nothing selected'}")

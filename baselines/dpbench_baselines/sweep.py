@@ -33,6 +33,8 @@ from dpbench_baselines.sweep_spec import SweepSpec, Trial, save_spec
 from dpbench_baselines.trial import SCORES, run_trial, trial_folder
 
 RAY_DIR, EXPERIMENT, TIMING, STOPPED = "ray", "sweep", "timing.json", "asha_stopped.json"
+#: What ASHA sees for a trial with no validation score (diverged, unscorable): below every ROC AUC and accuracy.
+UNSCORED = -1.0
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,14 @@ def _trainable(config: dict[str, Any]) -> None:
     device = "cuda" if config["gpus"] > 0 else "cpu"
     step = max(1, spec.iterations // spec.checkpoint_every)
 
+    def mean(scores: dict[str, float]) -> float:
+        return sum(scores.values()) / len(scores) if scores else UNSCORED
+
     def report(iteration: int, scores: dict[str, float]) -> None:
-        mean = sum(scores.values()) / len(scores) if scores else math.nan
-        tune.report({"val_mean": mean, "iteration": iteration})
+        tune.report({"val_mean": mean(scores), "iteration": iteration})
 
     record = run_trial(spec, trial, data, folder, device, report if spec.scheduler == "asha" else None)
-    scores = record["scores"]
-    tune.report({"val_mean": sum(scores.values()) / len(scores) if scores else math.nan,
-                 "iteration": spec.iterations, "done": 1, "checkpoints": step,
+    tune.report({"val_mean": mean(record["scores"]), "iteration": spec.iterations, "done": 1, "checkpoints": step,
                  "trial_seconds": sum(record["seconds"].values())})
 
 
