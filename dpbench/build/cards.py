@@ -101,7 +101,8 @@ def build_cards(paths: list[Path], root: Path, options: BuildOptions | None = No
     cards = [card for _, card in loaded]
     names = [card.name for card in cards]
     if len(set(names)) != len(names):
-        raise DpbenchError(f"two cards name the same task ({', '.join(sorted({n for n in names if names.count(n) > 1}))})"
+        twice = ", ".join(sorted({n for n in names if names.count(n) > 1}))
+        raise DpbenchError(f"two cards name the same task ({twice})"
                            "; give each task its own name")
     for card in cards:
         check_unregistered(card)

@@ -11,6 +11,7 @@ from dpbench.cli.audit import audit_command
 from dpbench.cli.build import build, verify
 from dpbench.cli.check_encoder import check_encoder_command
 from dpbench.cli.distribute import download_command, publish_command
+from dpbench.cli.doctor import doctor_command
 from dpbench.cli.encoders import encoders_app
 from dpbench.cli.evaluate import eval_command
 from dpbench.cli.rank import rank
@@ -48,9 +49,17 @@ app.command("eval")(eval_command)
 app.command("check-encoder")(check_encoder_command)
 app.command("publish")(publish_command)
 app.command("download")(download_command)
+app.command("doctor")(doctor_command)
 
 
-def _load_plugins() -> None:
+_loaded: list[str] = []
+
+
+def load_plugins() -> None:
+    """Attach the installed plug-ins' commands (entry-point group ``dpbench.cli``) to :data:`app`, once."""
+    if _loaded:
+        return
+    _loaded.append("done")
     for entry in entry_points(group="dpbench.cli"):
         try:
             entry.load()(app)
@@ -60,5 +69,5 @@ def _load_plugins() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    _load_plugins()
+    load_plugins()
     app()
