@@ -65,6 +65,8 @@ def rank(
     if out:
         for path in write_report(report, out):
             notes.print(f"wrote {path}")
+        for page in link_reports(results, out, report):
+            notes.print(f"linked {page} to this ranking")
     if plot:
         from dpbench.ranking.plot import cd_diagram
 
@@ -72,6 +74,28 @@ def rank(
         cd_diagram(pd.Series(nem["avg_rank_common_tasks"]), nem["cd"], nem["groups"], plot,
                    f"Nemenyi CD (α={alpha}, {nem['n_tasks']} tasks)")
         notes.print(f"wrote {plot}")
+
+
+def link_reports(files: list[Path], out: Path, report: dict[str, Any]) -> list[Path]:
+    """Rewrite the report.html beside each ranked results file with a link to the ranking in ``out``."""
+    from dpbench.evaluation.report import ranking_link
+    from dpbench.evaluation.report import write_report as write_page
+    from dpbench.results import load_results
+
+    linked = []
+    for file in files:
+        page = file.parent / "report.html"
+        if file.suffix.lower() != ".json" or not page.is_file():
+            continue
+        try:
+            results = load_results(file)
+            link = ranking_link(page, out, report["board"], results.method, report["settings"]["score"])
+            if link is not None:
+                write_page(results, page, link)
+                linked.append(page)
+        except (DpbenchError, OSError):  # not a results file, or a read-only folder: the ranking stands alone
+            continue
+    return linked
 
 
 def p_value(p: float | None) -> str:
