@@ -214,8 +214,11 @@ def joint_command(
     print_results(results, out)
 
 
+PANEL = "Pre-training and baselines (plug-in)"
+
+
 def register(root: typer.Typer) -> None:
     """Entry point: attach this plug-in's commands to the ``dpbench`` CLI."""
     root.add_typer(app, name="baselines", hidden=True)  # old spelling of `dpbench baselines loto`, for one release
-    root.command("pretrain")(pretrain_command)
-    root.add_typer(baseline_app, name="baseline")
+    root.command("pretrain", rich_help_panel=PANEL)(pretrain_command)
+    root.add_typer(baseline_app, name="baseline", rich_help_panel=PANEL)

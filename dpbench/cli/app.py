@@ -21,10 +21,12 @@ from dpbench.cli.tasks import docs, pools_table, tasks_app
 
 app = typer.Typer(help="dpbench: benchmark digital-pathology encoders on grouped, sharded tasks.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-app.add_typer(tasks_app, name="tasks")
+#: The help panels that group ``dpbench --help`` by what a user wants to do (plug-ins use them too).
+DATA, EVALUATE, COMPARE, SETUP = "Tasks and data", "Evaluate an encoder", "Compare and publish", "Set-up"
+app.add_typer(tasks_app, name="tasks", rich_help_panel=DATA)
 app.add_typer(tasks_app, name="task", hidden=True)  # `dpbench task init DIR` reads as well
-app.add_typer(sources_app, name="sources")
-app.add_typer(encoders_app, name="encoders")
+app.add_typer(sources_app, name="sources", rich_help_panel=DATA)
+app.add_typer(encoders_app, name="encoders", rich_help_panel=EVALUATE)
 
 
 def _version(value: bool) -> None:
@@ -39,17 +41,12 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """dpbench: benchmark digital-pathology encoders on grouped, sharded tasks."""
 
 
-app.command("pools")(pools_table)
-app.command("build")(build)
-app.command("verify")(verify)
-app.command("docs")(docs)
-app.command("rank")(rank)
-app.command("audit")(audit_command)
-app.command("eval")(eval_command)
-app.command("check-encoder")(check_encoder_command)
-app.command("publish")(publish_command)
-app.command("download")(download_command)
-app.command("doctor")(doctor_command)
+for name, command, panel in (
+        ("pools", pools_table, DATA), ("build", build, DATA), ("verify", verify, DATA), ("audit", audit_command, DATA),
+        ("download", download_command, DATA), ("check-encoder", check_encoder_command, EVALUATE),
+        ("eval", eval_command, EVALUATE), ("rank", rank, COMPARE), ("publish", publish_command, COMPARE),
+        ("doctor", doctor_command, SETUP), ("docs", docs, SETUP)):
+    app.command(name, rich_help_panel=panel)(command)
 
 
 _loaded: list[str] = []

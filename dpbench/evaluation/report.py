@@ -54,7 +54,7 @@ def _tasks_html(results: Results, names: list[str]) -> str:
         extra = "; ".join(f"{k} {card[k]}" for k in ("organ", "organ_other", "stain", "stain_other", "um_per_px",
                                                      "patch_px", "description") if card.get(k) not in (None, ""))
         rows.append(f"<tr><td class=l>{html.escape(task)}</td>{piece.split_cells(info)}"
-                    f"<td class=l>{html.escape(info.split_unit)}</td><td class=l>{html.escape(', '.join(info.classes))}"
+                    f"<td class=l>{html.escape(info.split_unit)}</td><td class='l any'>{html.escape(', '.join(info.classes))}"
                     f"</td><td class=l>{piece.METRIC_NAMES.get(info.metric, html.escape(info.metric))}</td>"
                     f"<td class=l>{info.defined_by}; {html.escape(info.licence)}</td>"
                     f"<td class=l>{html.escape(extra)}</td></tr>")
@@ -156,7 +156,7 @@ def render_report(results: Results, ranking: RankingLink | None = None) -> str:
     parts.append("<h2>Per-task test scores</h2><p class=note>Test split only, mean and standard deviation over "
                  "seeds. ROC AUC (two classes) ranges from 0.5 (chance) to 1; accuracy from 1/classes (chance, for "
                  f"balanced classes) to 1.</p><table data-testid=scores>{''.join(table)}</table>")
-    parts.append(f"<img alt='per-task scores' src='{piece.bar_plot(names, means, stds, title)}'>")
+    parts.append(f"<img alt='per-task scores' src='{piece.bar_plot(names, means, stds)}'>")
     parts.append(_tasks_html(results, names))
     parts.append(_warnings_html(per_task))
     parts.append(_selection_html(per_task))

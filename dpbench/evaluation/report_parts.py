@@ -18,9 +18,10 @@ import numpy as np
 
 from dpbench.results import Selection, TaskInfo, TaskScore
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;line-height:1.35}
+STYLE = """body{font-family:system-ui,sans-serif;overflow-wrap:anywhere;margin:2em auto;max-width:1100px;padding:0 1em;line-height:1.35}
 table{border-collapse:collapse;margin:1em 0;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;overflow-wrap:break-word;vertical-align:top}
+.cm th,td.any{overflow-wrap:anywhere}
 th{background:#f3f3f3}td.l,th.l{text-align:left}code{overflow-wrap:anywhere;word-break:break-all}
 th.k{white-space:nowrap}
 img{max-width:100%;height:auto}
@@ -51,14 +52,14 @@ def png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def bar_plot(names: list[str], means: list[float], stds: list[float], title: str) -> str:
+def bar_plot(names: list[str], means: list[float], stds: list[float]) -> str:
     """Mean test score per task, with the standard deviation over seeds."""
     fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 3.6))
     ax.bar(range(len(names)), means, yerr=stds, color="tab:blue", capsize=3)
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test score (ROC AUC or accuracy)")
-    ax.set_title(title[:90], fontsize=10)
+    ax.set_title("mean test score per task (error bars: std over seeds)", fontsize=10)
     fig.tight_layout()
     return png(fig)
 
