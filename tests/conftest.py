@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +31,13 @@ def small_pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m dpbench ARGS`` as a user would, capturing output."""
+    """Run ``python -m dpbench ARGS`` as a user would, capturing output (``PYTHONPATH`` kept: a checkout tested
+    with another checkout's environment)."""
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run([sys.executable, "-m", "dpbench", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+                          cwd=cwd, timeout=300, env=env)
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

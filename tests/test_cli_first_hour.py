@@ -55,8 +55,8 @@ def test_formats_are_the_registry() -> None:
 
 def test_rank_formats_keep_stdout_for_data(tmp_path: Path) -> None:
     table = tmp_path / "scores.csv"
-    table.write_text("method,task,seed,score\n" + "".join(
-        f"{m},{t},0,{s}\n" for m, base in (("a", 0.9), ("b", 0.7), ("c", 0.5)) for t, s in
+    table.write_text("method,task,seed,score,metric\n" + "".join(
+        f"{m},{t},0,{s},roc_auc\n" for m, base in (("a", 0.9), ("b", 0.7), ("c", 0.5)) for t, s in
         (("x", base), ("y", base - 0.05), ("z", base - 0.1))))
     board = list(csv.DictReader(io.StringIO(run_cli("rank", str(table), "--bootstrap", "0", "--format",
                                                     "csv").stdout)))

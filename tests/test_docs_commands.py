@@ -54,9 +54,9 @@ NOT_RUN: dict[str, str] = {
     "dpbench tasks init slides --name SkinTissue": OWN_DATA,
     "dpbench build --task he-vs-ihc/task.yaml --task slides/task.yaml --out mylab-pool": OWN_DATA,
     "dpbench tasks --data mylab-pool": OWN_DATA,
-    "dpbench eval --pool mylab --data mylab-pool --encoder random --input-size 64 --out results/random": OWN_DATA,
-    "dpbench eval --pool mylab --data mylab-pool --encoder torchvision:resnet18 --input-size 64 "
-    "--out results/resnet18": OWN_DATA,
+    "dpbench eval --data mylab-pool --encoder random --input-size 64 --out results/random": OWN_DATA,
+    "dpbench eval --data mylab-pool --encoder torchvision:resnet18 --input-size 64 --out results/resnet18":
+        OWN_DATA,
     "dpbench rank results/random/results.json results/resnet18/results.json": OWN_DATA,
     "dpbench pretrain --data dpbench-data --exclude synthetic-Lung --arch resnet50 --lr 1e-4 --tau 5 --warmup "
     "--out runs/mtl-no-lung": TRAINING,

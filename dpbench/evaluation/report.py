@@ -54,8 +54,9 @@ def _tasks_html(results: Results, names: list[str]) -> str:
         extra = "; ".join(f"{k} {card[k]}" for k in ("organ", "organ_other", "stain", "stain_other", "um_per_px",
                                                      "patch_px", "description") if card.get(k) not in (None, ""))
         rows.append(f"<tr><td class=l>{html.escape(task)}</td>{piece.split_cells(info)}"
-                    f"<td class=l>{html.escape(info.split_unit)}</td><td class='l any'>{html.escape(', '.join(info.classes))}"
-                    f"</td><td class=l>{piece.METRIC_NAMES.get(info.metric, html.escape(info.metric))}</td>"
+                    f"<td class=l>{html.escape(info.split_unit)}</td>"
+                    f"<td class='l any'>{html.escape(', '.join(info.classes))}</td>"
+                    f"<td class=l>{piece.METRIC_NAMES.get(info.metric, html.escape(info.metric))}</td>"
                     f"<td class=l>{info.defined_by}; {html.escape(info.licence)}</td>"
                     f"<td class=l>{html.escape(extra)}</td></tr>")
     head = ("<tr><th class=l>task</th><th>train</th><th>val</th><th>test</th><th class=l>grouped by</th>"

@@ -18,7 +18,7 @@ import numpy as np
 
 from dpbench.results import Selection, TaskInfo, TaskScore
 
-STYLE = """body{font-family:system-ui,sans-serif;overflow-wrap:anywhere;margin:2em auto;max-width:1100px;padding:0 1em;line-height:1.35}
+STYLE = """body{font-family:system-ui,sans-serif;overflow-wrap:anywhere;margin:2em auto;max-width:1100px;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;overflow-wrap:break-word;vertical-align:top}
 .cm th,td.any{overflow-wrap:anywhere}
