@@ -108,3 +108,21 @@ def test_eval_reads_the_pool_from_the_manifest(small_pool: Path, tmp_path: Path)
     wrong = run_cli("eval", "--encoder", "random", "--pool", "mormont2020", "--data", str(small_pool))
     one_clear_error(wrong, "holds pool 'synthetic'", "drop --pool")
     assert "dpbench build --pool" not in wrong.stderr
+
+
+def test_doctor_names_each_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a GPU here, the CUDA branch runs on a stand-in: CUDA and cuDNN versions, each GPU's name and memory."""
+    import types
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda i: types.SimpleNamespace(name=f"Card {i}", total_memory=(80 + i) * 2**30))
+    monkeypatch.setattr(torch.version, "cuda", "12.6")
+    monkeypatch.setattr(torch.backends.cudnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 90100)
+    checks = {c.component: c for c in doctor.torch_checks()}
+    assert checks["CUDA"].detail == "12.6, 2 GPU(s)" and checks["cuDNN"].detail == "90100"
+    assert checks["GPU 0"].detail == "Card 0, 80.0 GiB" and checks["GPU 1"].detail == "Card 1, 81.0 GiB"

@@ -42,7 +42,13 @@ def _version(module: str) -> str | None:
         imported = importlib.import_module(module)
     except Exception:  # an extra that is absent, or present but broken: both need the same fix
         return None
-    return str(getattr(imported, "__version__", None) or importlib.metadata.version(module))
+    version = getattr(imported, "__version__", None)
+    if version is None:
+        try:
+            version = importlib.metadata.version(module)
+        except importlib.metadata.PackageNotFoundError:
+            version = "installed"
+    return str(version)
 
 
 def python_check() -> Check:
