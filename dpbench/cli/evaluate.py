@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dpbench.cli.output import table_console
 from dpbench.cli.support import DEVICES, SPECS, choice, console, device, friendly, integer, writable
 from dpbench.errors import DpbenchError
 
@@ -136,7 +137,7 @@ def print_results(results: Results, out: Path) -> None:
         table.add_column(column, justify="left" if column == "task" else "right")
     for task, summary in task_summaries(results).items():
         table.add_row(task, summary.metric, f"{summary.mean:.4f}", f"{summary.std:.4f}", str(summary.n))
-    console.print(table)
+    table_console().print(table)  # a pipe gets whole task names
     for task, why in results.skipped.items():
         console.print(f"[yellow]skipped[/] {task}: {why}")
     console.print(f"results: {out / 'results.json'}; report: {out / 'report.html'}")
