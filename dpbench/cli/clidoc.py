@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,7 +77,7 @@ def render_cli_doc(root: Command, name: str = "dpbench") -> str:
                   + "."]
     for sub in visible:
         lines += ["", f"## {sub.command_path}", "", (sub.command.help or "").strip(), "", "```text",
-                  sub.command.get_usage(sub).strip(), "```"]
+                  re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), sub.command.get_usage(sub).strip()), "```"]
         table = _options(sub)
         if table:
             lines += ["", *table]

@@ -127,10 +127,12 @@ def operating_point(total: np.ndarray) -> Operating:
 def _operating_text(op: Operating, names: list[str], scores: list[TaskScore], n: int) -> str:
     metric = scores[0].metric
     kind = scores[0].prediction_kind
-    rule = ("the class with the highest probability" + (" (probability ≥ 0.5 for two classes)" if n == 2 else "")
+    positive = html.escape(names[-1])
+    rule = ("the class with the highest probability" + (f" (for two classes: {positive} when its probability is "
+                                                         "above 0.5)" if n == 2 else "")
             if kind == "probability" else
-            "the class with the highest SVM decision value" + (" (decision value > 0 for two classes)"
-                                                              if n == 2 else ""))
+            "the class with the highest SVM decision value" + (f" (for two classes: {positive} when the decision "
+                                                              "value is above 0)" if n == 2 else ""))
     recall = ", ".join(f"{html.escape(name)} {r:.1%}" for name, r in zip(names, op.recalls, strict=True)
                        if r is not None)
     mean = sum(s.score for s in scores) / len(scores)
