@@ -62,6 +62,15 @@ class TaskScore(BaseModel):
         return value
 
 
+class SplitSize(BaseModel):
+    """One split of a task as built: its images and the groups (patients, slides...) they come from."""
+
+    model_config = _STRICT
+
+    images: int
+    groups: int
+
+
 class TaskInfo(BaseModel):
     """What a board needs to show a task without the registry (a user's task card has no registry entry): its
     classes, metric, split unit and licence as built, and for a card task the card's sha256 and fields (its
@@ -78,6 +87,7 @@ class TaskInfo(BaseModel):
     synthetic: bool = False
     card_sha256: str | None = None
     card: dict[str, Any] | None = None
+    splits: dict[str, SplitSize] = Field(default_factory=dict)  # train/val/test as built (older files: empty)
 
 
 class Provenance(BaseModel):

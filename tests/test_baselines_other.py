@@ -110,7 +110,8 @@ def test_baseline_cli_smoke(small_pool: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert load_results(tmp_path / "results.json").method == "joint-tiny"
     bad = run_cli("baseline", "imagenet", "--data", str(small_pool), "--protocol", "nope", "--out", str(tmp_path))
-    assert bad.returncode == 2 and "--protocol linear|finetune" in bad.stderr
+    assert bad.returncode == 2 and "--protocol 'nope' is not one of linear, finetune" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_joint_selects_each_targets_iteration_on_its_validation_split(small_pool: Path, tmp_path: Path) -> None:

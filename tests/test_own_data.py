@@ -136,7 +136,7 @@ def test_walkthrough_from_a_folder_and_a_slide_to_a_ranking(tmp_path: Path) -> N
     build = run_cli("build", "--task", str(stain_card), "--task", str(tissue_card), "--out", str(pool),
                     "--shard-size", "32", "--workers", "1")
     assert build.returncode == 0, build.stderr
-    assert "your own pool mylab" in build.stdout and "dpbench eval --pool mylab" in build.stdout
+    assert "your own pool mylab" in build.stdout and "dpbench eval --data" in build.stdout
     manifest = BuiltPool(pool).manifest
     assert manifest.pool == "mylab" and [t.name for t in manifest.tasks] == ["HeVsIhc", "SkinTissue"]
     skin = manifest.task("SkinTissue")

@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dpbench.cli.evaluate import floats, print_results
-from dpbench.cli.support import friendly
+from dpbench.cli.evaluate import PROBES, PROTOCOLS, Probe, Protocol, floats, print_results
+from dpbench.cli.support import DEVICES, friendly
+from dpbench.cli.support import device as device_parser
 from dpbench.errors import DpbenchError
 from dpbench.tasks.registry import get_pool
 from dpbench_baselines.loto import left_out_sets
@@ -64,7 +65,8 @@ def pretrain_command(
     log_every: int = typer.Option(10, help="Iterations between metric lines (metrics.jsonl)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
     out: Path = typer.Option(Path("pretrain"), help="Run folder: checkpoint.pt, metrics.jsonl, encoder.pt."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N] (bf16 autocast and channels_last on CUDA)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N] (bf16 autocast and channels_last on CUDA).",
+                               parser=device_parser, metavar=f"<{DEVICES}>"),
     workers: int = typer.Option(2, help="Loader processes decoding and augmenting images."),
 ) -> None:
     """Multi-task pre-training (Mormont et al. 2020, §IV-B); exports OUT/encoder.pt for dpbench eval."""
@@ -125,7 +127,8 @@ _TASKS = typer.Option(None, "--tasks", help="Only these tasks (repeatable); defa
 _ARCH = typer.Option("resnet50", help="Torchvision model (resnet50, densenet121, resnet18...).")
 _SIZE = typer.Option(0, help="Input side in px (0 = the model's own, 224).")
 _SEEDS = typer.Option(0, help="Seeds per task; 0 = the protocol's default (linear 1, finetune 5).")
-_DEVICE = typer.Option("auto", help="auto, cpu or cuda.")
+_DEVICE = typer.Option("auto", help="auto (cuda when available), cpu, cuda, cuda:N or mps.", parser=device_parser,
+                       metavar=f"<{DEVICES}>")
 _BATCH = typer.Option(64, help="Batch size for extraction and fine-tuning.")
 _WORKERS = typer.Option(0, help="Data-loading worker processes.")
 _EPOCHS = typer.Option(100, help="Fine-tuning epochs (paper: 100).")
@@ -139,8 +142,10 @@ _AMP = typer.Option(False, help="bf16 autocast while fine-tuning.")
 @friendly
 def imagenet_command(
     data: Path = _DATA, tasks: list[str] | None = _TASKS, arch: str = _ARCH,
-    protocol: str = typer.Option("linear", help="linear (features + linear SVM) or finetune."),
-    probe: str = typer.Option("svm", help="svm (scikit-learn LinearSVC grid) or fast (batched solver)."),
+    protocol: Protocol = typer.Option("linear", help="linear (features + linear SVM) or finetune.",
+                                      parser=PROTOCOLS),
+    probe: Probe = typer.Option("svm", help="svm (scikit-learn LinearSVC grid) or fast (batched solver).",
+                                parser=PROBES),
     size: int = _SIZE, seeds: int = _SEEDS, device: str = _DEVICE, batch_size: int = _BATCH, workers: int = _WORKERS,
     epochs: int = _EPOCHS, lrs: str = _LRS, max_batches: int = _MAX_BATCHES, augment: bool = _AUGMENT,
     amp: bool = _AMP, out: Path = typer.Option(Path("baseline-imagenet"), help="Folder for results and report."),
@@ -192,7 +197,8 @@ def joint_command(
     bn_adapt_batches: int = typer.Option(20, help="Batches for batch-norm adaptation before training (0: off)."),
     checkpoint_every: int = typer.Option(5000, help="Iterations between checkpoints: the candidates each target's "
                                          "validation split chooses from."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N].", parser=device_parser,
+                               metavar=f"<{DEVICES}>"),
     workers: int = typer.Option(2, help="Loader processes decoding and augmenting images."),
     out: Path = typer.Option(Path("baseline-joint"), help="Folder for results and report; the (resumable) "
                              "training runs go to OUT/runs."),
@@ -230,9 +236,12 @@ def joint_command(
     print_results(results, out)
 
 
+PANEL = "Pre-training and baselines (plug-in)"
+
+
 def register(root: typer.Typer) -> None:
     """Entry point: attach this plug-in's commands to the ``dpbench`` CLI."""
-    root.add_typer(app, name="baselines")
-    root.command("pretrain")(pretrain_command)
-    root.add_typer(baseline_app, name="baseline")
-    root.add_typer(loto_app, name="loto")
+    root.add_typer(app, name="baselines", hidden=True)  # old spelling of `dpbench baselines loto`, for one release
+    root.command("pretrain", rich_help_panel=PANEL)(pretrain_command)
+    root.add_typer(baseline_app, name="baseline", rich_help_panel=PANEL)
+    root.add_typer(loto_app, name="loto", rich_help_panel=PANEL)

@@ -11,6 +11,7 @@ from dpbench.cli.audit import audit_command
 from dpbench.cli.build import build, verify
 from dpbench.cli.check_encoder import check_encoder_command
 from dpbench.cli.distribute import download_command, publish_command
+from dpbench.cli.doctor import doctor_command
 from dpbench.cli.encoders import encoders_app
 from dpbench.cli.evaluate import eval_command
 from dpbench.cli.rank import rank
@@ -20,10 +21,12 @@ from dpbench.cli.tasks import docs, pools_table, tasks_app
 
 app = typer.Typer(help="dpbench: benchmark digital-pathology encoders on grouped, sharded tasks.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-app.add_typer(tasks_app, name="tasks")
+#: The help panels that group ``dpbench --help`` by what a user wants to do (plug-ins use them too).
+DATA, EVALUATE, COMPARE, SETUP = "Tasks and data", "Evaluate an encoder", "Compare and publish", "Set-up"
+app.add_typer(tasks_app, name="tasks", rich_help_panel=DATA)
 app.add_typer(tasks_app, name="task", hidden=True)  # `dpbench task init DIR` reads as well
-app.add_typer(sources_app, name="sources")
-app.add_typer(encoders_app, name="encoders")
+app.add_typer(sources_app, name="sources", rich_help_panel=DATA)
+app.add_typer(encoders_app, name="encoders", rich_help_panel=EVALUATE)
 
 
 def _version(value: bool) -> None:
@@ -38,19 +41,22 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """dpbench: benchmark digital-pathology encoders on grouped, sharded tasks."""
 
 
-app.command("pools")(pools_table)
-app.command("build")(build)
-app.command("verify")(verify)
-app.command("docs")(docs)
-app.command("rank")(rank)
-app.command("audit")(audit_command)
-app.command("eval")(eval_command)
-app.command("check-encoder")(check_encoder_command)
-app.command("publish")(publish_command)
-app.command("download")(download_command)
+for name, command, panel in (
+        ("pools", pools_table, DATA), ("build", build, DATA), ("verify", verify, DATA), ("audit", audit_command, DATA),
+        ("download", download_command, DATA), ("check-encoder", check_encoder_command, EVALUATE),
+        ("eval", eval_command, EVALUATE), ("rank", rank, COMPARE), ("publish", publish_command, COMPARE),
+        ("doctor", doctor_command, SETUP), ("docs", docs, SETUP)):
+    app.command(name, rich_help_panel=panel)(command)
 
 
-def _load_plugins() -> None:
+_loaded: list[str] = []
+
+
+def load_plugins() -> None:
+    """Attach the installed plug-ins' commands (entry-point group ``dpbench.cli``) to :data:`app`, once."""
+    if _loaded:
+        return
+    _loaded.append("done")
     for entry in entry_points(group="dpbench.cli"):
         try:
             entry.load()(app)
@@ -60,5 +66,5 @@ def _load_plugins() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    _load_plugins()
+    load_plugins()
     app()

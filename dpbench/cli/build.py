@@ -75,7 +75,7 @@ def _build_cards(cards: list[Path], pool: str | None, out: Path, options: BuildO
         report = build_cards(cards, out, options, pool=pool, progress=on_progress, on_task=on_task)
     _summary(report, out)
     console.print(f"your own pool [bold]{report.manifest.pool}[/] (cards kept as {out}/<task>/card.json); evaluate "
-                  f"it: dpbench eval --pool {report.manifest.pool} --data {out} --encoder SPEC", highlight=False)
+                  f"it: dpbench eval --data {out} --encoder SPEC", highlight=False)
 
 
 @contextmanager

@@ -18,6 +18,8 @@ def check_encoder_command(
                               parser=integer("--batch", 1)),
     batch_size: int = typer.Option(BATCH_SIZE, help="The batch size dpbench eval will use (its --batch-size): one "
                                    "batch of it must fit in memory.", parser=integer("--batch-size", 1)),
+    offline: bool = typer.Option(False, "--offline", help="No network while loading: presets need their weights "
+                                 "cached (dpbench encoders fetch NAME)."),
 ) -> None:
     """Load an encoder and check its contract: (B, D) float output, finite, deterministic, batch-independent, and
     a batch of eval's size fits."""
@@ -26,7 +28,7 @@ def check_encoder_command(
     from dpbench.encoders.specs import load_encoder
 
     target = str(resolve_device(device_name))
-    encoder = load_encoder(spec)
+    encoder = load_encoder(spec, offline=offline)
     checks = check_encoder(encoder, device=target, batch=batch, eval_batch=batch_size)
     table = Table(title=f"{encoder.spec}: D={encoder.dim}, input {encoder.input.size} px, "
                         f"fingerprint {encoder.fingerprint()[:12]}")

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dpbench.cli.output import table_console
 from dpbench.cli.support import DEVICES, SPECS, choice, console, device, friendly, integer, writable
 from dpbench.errors import DpbenchError
 
@@ -42,7 +43,8 @@ def floats(text: str) -> tuple[float, ...]:
 @friendly
 def eval_command(
     encoder: str = typer.Option(..., help=f"Encoder spec: {SPECS}."),
-    pool: str = typer.Option("synthetic", help="Pool the data folder must hold."),
+    pool: str | None = typer.Option(None, help="Only check that --data holds this pool (its manifest.json names "
+                                    "the pool; no need to pass it)."),
     data: Path = typer.Option(Path("dpbench-data"), help="Built pool (dpbench build --out)."),
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks (repeatable)."),
     licence_allow: list[str] | None = typer.Option(
@@ -74,6 +76,8 @@ def eval_command(
     name: str | None = typer.Option(None, help="Method name in the results (default: the encoder spec)."),
     cache: bool = typer.Option(True, help="Cache features under DATA/.cache/features."),
     out: Path = typer.Option(Path("dpbench-results"), help="Folder for results.json and report.html."),
+    offline: bool = typer.Option(False, "--offline", help="No network while loading the encoder: presets need "
+                                 "their weights cached (dpbench encoders fetch NAME)."),
 ) -> None:
     """Evaluate an encoder: features + linear SVM, or fine-tuning; write results.json and report.html."""
     from dpbench.encoders import load_encoder
@@ -86,9 +90,9 @@ def eval_command(
     learning_rates = floats(lrs)
     built = BuiltPool(data)
     manifest = built.manifest
-    if manifest.pool != pool:
-        raise DpbenchError(f"{data} holds pool {manifest.pool!r}, not {pool!r}: build it with "
-                           f"dpbench build --pool {pool} --out DIR and pass --data DIR")
+    if pool is not None and manifest.pool != pool:
+        raise DpbenchError(f"{data} holds pool {manifest.pool!r}, not {pool!r}: drop --pool to evaluate "
+                           f"{manifest.pool!r}, or pass --data a folder built from {pool!r}")
     if licence_allow:
         from dpbench.tasks.registry import licence_filter, parse_licences
 
@@ -106,7 +110,7 @@ def eval_command(
         workers=workers, precision=precision, channels_last=channels_last, score_on=score_on,
         finetune=FinetuneConfig(lrs=learning_rates, epochs=epochs, batch_size=batch_size, augment=augment, amp=amp,
                                 workers=workers, max_batches=max_batches or None))
-    loaded = load_encoder(encoder)
+    loaded = load_encoder(encoder, offline=offline)
     if input_size:
         loaded = dataclasses.replace(loaded, input=dataclasses.replace(loaded.input, size=input_size))
     if manifest.synthetic:
@@ -138,7 +142,7 @@ def print_results(results: Results, out: Path) -> None:
         table.add_column(column, justify="left" if column == "task" else "right")
     for task, summary in task_summaries(results).items():
         table.add_row(task, summary.metric, f"{summary.mean:.4f}", f"{summary.std:.4f}", str(summary.n))
-    console.print(table)
+    table_console().print(table)  # a pipe gets whole task names
     for task, why in results.skipped.items():
         console.print(f"[yellow]skipped[/] {task}: {why}")
     console.print(f"results: {out / 'results.json'}; report: {out / 'report.html'}")

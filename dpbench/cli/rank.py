@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import typer
 from rich.table import Table
 
-from dpbench.cli.support import choice, console, fraction, friendly, integer, writable
+from dpbench.cli.output import FORMATS, emit, table_console
+from dpbench.cli.support import choice, console, err_console, fraction, friendly, integer, writable
 from dpbench.errors import DpbenchError
 
 #: The values of dpbench.ranking.ranks.Aggregate and .Missing (mypy checks they agree; that module is heavy).
@@ -30,6 +32,9 @@ def rank(
     alpha: float = typer.Option(0.05, help="significance level, between 0 and 1.", parser=fraction("--alpha")),
     plot: Path | None = typer.Option(None, help="write a critical-difference diagram (png/pdf/svg)."),
     out: Path | None = typer.Option(None, help="folder for ranking.json, board.csv and tasks.csv."),
+    format: str = typer.Option("table", "--format", parser=FORMATS, metavar="[table|csv|json]",
+                               help="table; csv (the board, as board.csv) or json (the whole report, as "
+                               "ranking.json) on stdout, with notes on stderr."),
 ) -> None:
     """Rank methods per task, aggregate across tasks, and say how sure the ranking is."""
     import pandas as pd
@@ -50,17 +55,47 @@ def rank(
     report = rank_report(table, method, missing, bootstrap, seed, alpha=alpha)
     if plot and "nemenyi" not in report:
         raise DpbenchError("a critical-difference diagram needs at least 2 tasks shared by all methods; drop --plot")
-    _print(report, len(table.tasks))
+    notes = console if format == "table" else err_console  # stdout carries only the data for a script
+    if format == "table":
+        _print(report, len(table.tasks))
+    elif format == "csv":
+        emit(report["board"], "csv")
+    else:
+        typer.echo(json.dumps(report, indent=1))
     if out:
         for path in write_report(report, out):
-            console.print(f"wrote {path}")
+            notes.print(f"wrote {path}")
+        for page in link_reports(results, out, report):
+            notes.print(f"linked {page} to this ranking")
     if plot:
         from dpbench.ranking.plot import cd_diagram
 
         nem = report["nemenyi"]
         cd_diagram(pd.Series(nem["avg_rank_common_tasks"]), nem["cd"], nem["groups"], plot,
                    f"Nemenyi CD (α={alpha}, {nem['n_tasks']} tasks)")
-        console.print(f"wrote {plot}")
+        notes.print(f"wrote {plot}")
+
+
+def link_reports(files: list[Path], out: Path, report: dict[str, Any]) -> list[Path]:
+    """Rewrite the report.html beside each ranked results file with a link to the ranking in ``out``."""
+    from dpbench.evaluation.report import ranking_link
+    from dpbench.evaluation.report import write_report as write_page
+    from dpbench.results import load_results
+
+    linked = []
+    for file in files:
+        page = file.parent / "report.html"
+        if file.suffix.lower() != ".json" or not page.is_file():
+            continue
+        try:
+            results = load_results(file)
+            link = ranking_link(page, out, report["board"], results.method, report["settings"]["score"])
+            if link is not None:
+                write_page(results, page, link)
+                linked.append(page)
+        except (DpbenchError, OSError):  # not a results file, or a read-only folder: the ranking stands alone
+            continue
+    return linked
 
 
 def p_value(p: float | None) -> str:
@@ -87,7 +122,7 @@ def _print(report: dict[str, Any], n_tasks: int) -> None:
             top = "yes" if row["top_group"] else ""
             cells += [f"{row['rank_low']}–{row['rank_high']}", f"{row['p_first']:.2f}", top]
         table.add_row(*cells)
-    console.print(table)
+    table_console().print(table)
     if "friedman" in report:
         fr, nem = report["friedman"], report["nemenyi"]
         f_stat = "inf" if fr["iman_davenport"] is None else f"{fr['iman_davenport']:.2f}"

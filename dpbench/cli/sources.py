@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
+from dpbench.cli.output import emit, format_option
 from dpbench.cli.support import console, friendly
 from dpbench.tasks.models import Source
 
@@ -23,21 +23,19 @@ def _how(source: Source) -> str:
 @friendly
 def list_sources(
     licence_allow: list[str] | None = typer.Option(None, "--licence-allow", help="Only these licences."),
+    format: str = format_option(),
 ) -> None:
     """Every raw source: its tasks, availability, licence, size, and how to get it."""
     from dpbench.convert import supported_sources
     from dpbench.tasks.registry import licence_filter, raw_sources
 
-    table = Table(title="raw sources (build with `dpbench build --pool NAME --raw DIR`; data go in DIR/<folder>)")
-    for column in ("source", "tasks", "availability", "licence", "size", "folder", "converter", "get it"):
-        table.add_column(column, overflow="fold")
     converters = supported_sources()
-    for source_id, (source, tasks) in raw_sources().items():
-        if not licence_filter(list(tasks), licence_allow):
-            continue
-        table.add_row(source_id, ", ".join(t.name for t in tasks), source.availability, source.licence,
-                      source.size or "?", source.folder, "yes" if source_id in converters else "no", _how(source))
-    console.print(table)
+    records = [{"source": source_id, "tasks": [t.name for t in tasks], "availability": source.availability,
+                "licence": source.licence, "size": source.size or "?", "folder": source.folder,
+                "converter": source_id in converters, "get it": _how(source)}
+               for source_id, (source, tasks) in raw_sources().items() if licence_filter(list(tasks), licence_allow)]
+    emit(records, format, title="raw sources (build with `dpbench build --pool NAME --raw DIR`; data go in "
+         "DIR/<folder>)")
 
 
 @sources_app.command("fetch")

@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 from rich.panel import Panel
-from rich.table import Table
 
+from dpbench.cli.output import emit, format_option
 from dpbench.cli.support import console, fail, friendly
 from dpbench.errors import DpbenchError
 from dpbench.tasks.cards import CARD_SUFFIXES, TaskCard, card_json, load_card, stored_card
@@ -21,9 +21,12 @@ DATA_HELP = "A pool built from your task cards (dpbench build --task CARD --out 
 CARDS_HELP = "A task card, or a folder of task cards (.yaml, .yml, .json): list their tasks."
 
 
-def _sizes(task: Task) -> str:
-    s = task.sizes
-    return f"{s.train.images:,} / {s.val.images:,} / {s.test.images:,}"
+def _record(t: Task) -> dict[str, Any]:
+    s = t.sizes
+    return {"task": t.name, "abbr": t.abbreviation, "type": t.origin, "organ": t.organ, "stain": t.stain,
+            "classes": t.n_classes, "metric": t.metric, "split by": t.split_unit, "train": s.train.images,
+            "val": s.val.images, "test": s.test.images, "availability": t.availability, "licence": t.licence,
+            "role": t.role}
 
 
 @tasks_app.callback(invoke_without_command=True)
@@ -35,27 +38,22 @@ def tasks_table(
     pool: str | None = typer.Option(None, help="Only the tasks of this pool."),
     data: Path | None = typer.Option(None, help=DATA_HELP),
     cards: Path | None = typer.Option(None, help=CARDS_HELP),
+    format: str = format_option(),
 ) -> None:
-    """List registered tasks as a table (filters combine), or your own tasks (--cards, --data)."""
+    """List registered tasks (filters combine), or your own tasks (--cards, --data)."""
     if ctx.invoked_subcommand:
         return
     if data or cards:
-        _own_table(data, cards)
+        _own_table(data, cards, format)
         return
     names = get_pool(pool).tasks if pool else tuple(all_tasks())
     rows = [get_task(n) for n in names]
     rows = [t for t in rows if (availability is None or t.availability == availability)
             and (licence is None or t.licence.lower() == licence.lower())]
-    table = Table(title=f"{len(rows)} task(s)" + (f" of pool {pool}" if pool else ""))
-    for column in ("task", "abbr", "type", "organ", "stain", "cls", "metric", "split by",
-                   "train / val / test images", "availability", "licence", "role"):
-        table.add_column(column, justify="right" if column in ("cls",) else "left")
-    for t in rows:
-        table.add_row(t.name, t.abbreviation, t.origin, t.organ, t.stain, str(t.n_classes), t.metric,
-                      t.split_unit, _sizes(t), t.availability, t.licence, t.role)
-    console.print(table)
     if not rows:
         raise fail("no task matches these filters")
+    emit([_record(t) for t in rows], format, title=f"{len(rows)} task(s)" + (f" of pool {pool}" if pool else ""),
+         caption="train / val / test: images per split", right=("classes", "train", "val", "test"))
 
 
 def _card_files(path: Path) -> list[Path]:
@@ -79,26 +77,24 @@ def _own_cards(data: Path | None, cards: Path | None) -> tuple[str, list[tuple[T
             if card is None:
                 raise DpbenchError(f"{data} holds pool {manifest.pool}, a registry pool: list it with dpbench tasks "
                                    f"--pool {manifest.pool}")
-            found.append((card, {str(s): f"{e.images:,} ({e.groups})" for s, e in entry.splits.items()}))
+            found.append((card, {str(s): f"{e.images} ({e.groups})" for s, e in entry.splits.items()}))
         return f"{len(found)} task(s) of your pool {manifest.pool} (version {manifest.pool_version})", found
     assert cards is not None
     loaded: list[tuple[TaskCard, dict[str, Any]]] = [(load_card(path), {}) for path in _card_files(cards)]
     return f"{len(loaded)} task card(s) in {cards} (not built yet)", loaded
 
 
-def _own_table(data: Path | None, cards: Path | None) -> None:
+def _own_table(data: Path | None, cards: Path | None, format: str) -> None:
     title, found = _own_cards(data, cards)
-    table = Table(title=title, caption="your own tasks, from task cards: not dpbench benchmark tasks")
-    for column in ("task", "pool", "classes", "metric", "split by", "organ", "stain", "train", "val", "test",
-                   "data", "licence"):
-        table.add_column(column)
+    records = []
     for card, cells in found:
-        organ = card.organ_other or card.organ
-        stain = card.stain_other or card.stain
-        table.add_row(card.name, card.pool_name, ", ".join(card.classes), card.metric, card.split_unit, organ, stain,
-                      cells.get("train", "-"), cells.get("val", "-"), cells.get("test", "-"), card.data.kind,
-                      card.licence)
-    console.print(table)
+        records.append({"task": card.name, "pool": card.pool_name, "classes": list(card.classes),
+                        "metric": card.metric, "split by": card.split_unit, "organ": card.organ_other or card.organ,
+                        "stain": card.stain_other or card.stain, "train": cells.get("train"),
+                        "val": cells.get("val"), "test": cells.get("test"), "data": card.data.kind,
+                        "licence": card.licence})
+    emit(records, format, title=title, caption="your own tasks, from task cards: not dpbench benchmark tasks; "
+         "train / val / test: images (groups)")
 
 
 @tasks_app.command("init")
@@ -155,24 +151,27 @@ def tasks_show(name: str = typer.Argument(..., help="Task name (see `dpbench tas
 
 
 @friendly
-def pools_table() -> None:
+def pools_table(format: str = format_option()) -> None:
     """List the pools with their versions."""
-    table = Table(title="pools")
-    for column in ("pool", "version", "tasks", "classes", "images", "description"):
-        table.add_column(column)
+    records = []
     for pool in pools().values():
         members = [get_task(n) for n in pool.tasks]
-        table.add_row(pool.name, pool_version(pool), str(len(members)), str(sum(t.n_classes for t in members)),
-                      f"{sum(t.sizes.images for t in members):,}", pool.description)
-    console.print(table)
+        records.append({"pool": pool.name, "version": pool_version(pool), "tasks": len(members),
+                        "classes": sum(t.n_classes for t in members), "images": sum(t.sizes.images for t in members),
+                        "description": pool.description})
+    emit(records, format, title="pools", right=("tasks", "classes", "images"))
 
 
 @friendly
-def docs(out: Path = typer.Option(Path("docs"), help="Docs folder whose generated pages are rewritten.")) -> None:
-    """Regenerate the task cards and the task index from the registry."""
+def docs(ctx: typer.Context,
+         out: Path = typer.Option(Path("docs"), help="Docs folder whose generated pages are rewritten.")) -> None:
+    """Regenerate the generated pages: task cards and source pages from the registry, cli.md from the commands."""
+    from dpbench.cli.clidoc import render_cli_doc
     from dpbench.cli.taskdocs import write_task_docs
+    from dpbench.io import atomic_write_bytes
 
     written = write_task_docs(out)
-    console.print(f"wrote {len(written)} pages under {out}")
+    atomic_write_bytes(out / "cli.md", render_cli_doc(ctx.find_root().command).encode())
+    console.print(f"wrote {len(written) + 1} pages under {out}")
 
 

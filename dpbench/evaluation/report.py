@@ -1,43 +1,33 @@
-"""A self-contained HTML report of a results file: per-task table, bar plot, confusion matrices."""
+"""A self-contained HTML report of a results file that explains itself: what each task is and how big its splits
+are, the test scores, how each hyper-parameter was chosen (with its curve over the grid), the warnings, the
+settings, the confusion matrices next to the task's metric, and the ranking when one was made.
+
+One file, no external asset: CSS inline, plots as base64 PNG. Every number comes from the results file (and the
+ranking file it links to)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
-
 from dpbench.errors import RegistryError
+from dpbench.evaluation import report_parts as piece
 from dpbench.io import atomic_write_bytes
 from dpbench.results import Results, TaskScore, scores_by_task, task_summaries
 from dpbench.tasks.registry import get_task
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}
-table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
-.banner{background:#fff3cd;border:1px solid #e0b000;padding:.6em 1em;font-weight:600}
-.cm td{width:2.6em;text-align:center}.grid{display:flex;flex-wrap:wrap;gap:1.5em}.grid div{font-size:90%}
-.warn{color:#8a4b00}td.warn{text-align:left;max-width:32em}"""
 
+@dataclass(frozen=True)
+class RankingLink:
+    """Where this method stands in a ranking written by ``dpbench rank --out DIR`` (read from its ranking.json)."""
 
-def _bar_plot(names: list[str], means: list[float], stds: list[float], title: str) -> str:
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 3.6))
-    ax.bar(range(len(names)), means, yerr=stds, color="tab:blue", capsize=3)
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("test score (ROC AUC or accuracy)")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+    href: str  # the ranking folder, relative to the report
+    rank: int
+    methods: int
+    score: float
+    score_name: str
 
 
 def _class_names(results: Results, task: str, n: int) -> list[str]:
@@ -51,35 +41,30 @@ def _class_names(results: Results, task: str, n: int) -> list[str]:
         return [str(i) for i in range(n)]
 
 
-def _tasks_html(results: Results) -> str:
-    """What each task is (its card's fields for a user's task card), from the results file."""
+def _tasks_html(results: Results, names: list[str]) -> str:
+    """What each task is and its split sizes (images and groups), from the results file."""
     rows = []
-    for task, info in results.provenance.tasks.items():
+    for task in names + [t for t in results.provenance.tasks if t not in names]:
+        info = results.provenance.tasks.get(task)
+        if info is None:
+            rows.append(f"<tr><td class=l>{html.escape(task)}</td>" + "<td>?</td>" * 3 + "<td class=l></td>" * 5
+                        + "</tr>")
+            continue
         card = info.card or {}
         extra = "; ".join(f"{k} {card[k]}" for k in ("organ", "organ_other", "stain", "stain_other", "um_per_px",
                                                      "patch_px", "description") if card.get(k) not in (None, ""))
-        rows.append(f"<tr><td class=l>{html.escape(task)}</td><td class=l>{info.defined_by}</td>"
-                    f"<td class=l>{html.escape(', '.join(info.classes))}</td><td>{info.metric}</td>"
-                    f"<td>{info.split_unit}</td><td class=l>{html.escape(info.licence)}</td>"
+        rows.append(f"<tr><td class=l>{html.escape(task)}</td>{piece.split_cells(info)}"
+                    f"<td class=l>{html.escape(info.split_unit)}</td>"
+                    f"<td class='l any'>{html.escape(', '.join(info.classes))}</td>"
+                    f"<td class=l>{piece.METRIC_NAMES.get(info.metric, html.escape(info.metric))}</td>"
+                    f"<td class=l>{info.defined_by}; {html.escape(info.licence)}</td>"
                     f"<td class=l>{html.escape(extra)}</td></tr>")
-    if not rows:
-        return ""
-    head = ("<tr><th class=l>task</th><th class=l>defined by</th><th class=l>classes</th><th>metric</th>"
-            "<th>split by</th><th class=l>licence</th><th class=l>card</th></tr>")
-    return f"<h2>Tasks</h2><table>{head}{''.join(rows)}</table>"
-
-
-def _confusion_html(task: str, matrices: list[list[list[int]]], results: Results) -> str:
-    total = np.sum(np.array(matrices), axis=0)
-    names = _class_names(results, task, len(total))
-    peak = max(int(total.max()), 1)
-    rows = ["<tr><th class=l>true \\ predicted</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"]
-    for name, row in zip(names, total, strict=True):
-        cells = "".join(f"<td style='background:rgba(31,119,180,{0.08 + 0.8 * v / peak:.2f})'>{int(v)}</td>"
-                        for v in row)
-        rows.append(f"<tr><th class=l>{html.escape(name)}</th>{cells}</tr>")
-    caption = f"<b>{html.escape(task)}</b> (summed over {len(matrices)} seed(s))"
-    return f"<div>{caption}<table class=cm>{''.join(rows)}</table></div>"
+    head = ("<tr><th class=l>task</th><th>train</th><th>val</th><th>test</th><th class=l>grouped by</th>"
+            "<th class=l>classes</th><th class=l>metric</th><th class=l>defined by; licence</th>"
+            "<th class=l>card</th></tr>")
+    return ("<h2>Tasks and splits</h2><p class=note>Split sizes are images (groups): images of one group (a patient, "
+            "a slide, ...) are all in the same split, so no group is seen in training and in test.</p>"
+            f"<table data-testid=tasks>{head}{''.join(rows)}</table>")
 
 
 def _warnings(scores: list[TaskScore]) -> list[str]:
@@ -92,10 +77,24 @@ def _warnings(scores: list[TaskScore]) -> list[str]:
             for note, found in seeds.items()]
 
 
+def _warnings_html(per_task: dict[str, list[TaskScore]]) -> str:
+    items = [f"<li><b>{html.escape(task)}</b>: {html.escape(note)}</li>" for task, scores in per_task.items()
+             for note in _warnings(scores)]
+    if not items:
+        return ("<h2>Warnings</h2><p class=note>None: no hyper-parameter at the edge of its grid, no fallback, no "
+                "unscorable fold, no constant prediction.</p>")
+    return ("<h2>Warnings</h2><p class=note>Degenerate choices that make a score less trustworthy: a selected value "
+            "at the edge of the grid (the best may lie outside it), a fallback when the criterion could not decide, "
+            f"cross-validation folds holding a single class.</p><ul class=warn>{''.join(items)}</ul>")
+
+
 def _selection_html(per_task: dict[str, list[TaskScore]]) -> str:
-    """How each hyper-parameter was chosen: the criterion and its value over the grid, per task and seed."""
-    rows = []
+    """How each hyper-parameter was chosen: a small plot of the criterion over the grid per task, and the table."""
+    rows, plots = [], []
     for task, scores in per_task.items():
+        plot = piece.curve_plot(task, scores)
+        if plot:
+            plots.append(f"<div><img alt='{html.escape(task)}: selection criterion over the grid' src='{plot}'></div>")
         for s in scores:
             sel = s.selection
             if sel is None:
@@ -112,10 +111,22 @@ def _selection_html(per_task: dict[str, list[TaskScore]]) -> str:
     head = ("<tr><th class=l>task</th><th>seed</th><th class=l>selected</th><th class=l>criterion</th>"
             "<th class=l>CV</th><th class=l>criterion over the grid (– = could not be scored)</th>"
             "<th class=l>ties</th></tr>")
-    return f"<h2>Hyper-parameter selection</h2><table>{head}{''.join(rows)}</table>"
+    return ("<h2>Hyper-parameter selection</h2><p class=note>Each curve is the selection criterion (measured on "
+            "training and validation data only, never on test) over the grid; the circle is the chosen value.</p>"
+            f"<div class=grid>{''.join(plots)}</div><table>{head}{''.join(rows)}</table>")
 
 
-def render_report(results: Results) -> str:
+def _ranking_html(link: RankingLink | None) -> str:
+    if link is None:
+        return ""
+    href = html.escape(link.href.rstrip("/"))
+    return (f"<h2>Ranking</h2><p>Rank <b>{link.rank}</b> of {link.methods} methods ({html.escape(link.score_name)}: "
+            f"{link.score:.3f}) in <a href='{href}/ranking.json'>{href}/ranking.json</a> "
+            f"(board: <a href='{href}/board.csv'>board.csv</a>, per task: <a href='{href}/tasks.csv'>tasks.csv</a>)."
+            "</p>")
+
+
+def render_report(results: Results, ranking: RankingLink | None = None) -> str:
     """The HTML text of the report."""
     prov = results.provenance
     per_task = scores_by_task(results)
@@ -127,38 +138,61 @@ def render_report(results: Results) -> str:
     if any(info.defined_by == "card" for info in prov.tasks.values()):
         title += " (your own task cards, not dpbench's benchmark tasks)"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{STYLE}</style></head><body><h1>dpbench evaluation: {html.escape(title)}</h1>"]
+             "<meta name=viewport content='width=device-width, initial-scale=1'>"
+             f"<style>{piece.STYLE}</style></head><body><h1>dpbench evaluation: {html.escape(title)}</h1>"]
     if prov.synthetic:
         parts.append("<p class=banner>SYNTHETIC pool: procedurally generated images. These scores check the "
                      "pipeline; they say nothing about performance on real histology.</p>")
     if prov.scored_split != "test":
         parts.append(f"<p class=banner>Scored on the {html.escape(prov.scored_split)} split (model selection, "
                      "§IV-D): not a test result.</p>")
-    rows = "".join(f"<tr><th class=l>{html.escape(k)}</th><td class=l>{html.escape(str(v))}</td></tr>"
-                   for k, v in prov.model_dump().items() if v not in (None, {}, "") and k != "tasks")
-    parts.append(f"<h2>Provenance</h2><table>{rows}</table>")
-    parts.append(_tasks_html(results))
+    parts.append(_ranking_html(ranking))
     table = ["<tr><th class=l>task</th><th>metric</th><th>mean ± std</th><th>seeds</th><th class=l>selected</th>"
              "<th class=l>warnings</th></tr>"]
     for task, mean, std in zip(names, means, stds, strict=True):
         selected = "; ".join(f"{k}={v:g}" for k, v in per_task[task][0].selected.items())
         notes = _warnings(per_task[task])
-        table.append(f"<tr><td class=l>{html.escape(task)}</td><td>{per_task[task][0].metric}</td>"
+        table.append(f"<tr><td class=l>{html.escape(task)}</td>"
+                     f"<td>{piece.METRIC_NAMES.get(per_task[task][0].metric, per_task[task][0].metric)}</td>"
                      f"<td>{mean:.4f} ± {std:.4f}</td><td>{len(per_task[task])}</td>"
                      f"<td class=l>{html.escape(selected)} (seed {per_task[task][0].seed})</td>"
                      f"<td class=warn>{'<br>'.join('⚠ ' + html.escape(n) for n in notes)}</td></tr>")
-    parts.append(f"<h2>Per-task test scores</h2><table>{''.join(table)}</table>")
+    split = html.escape(prov.scored_split)
+    parts.append(f"<h2>Per-task {split} scores</h2><p class=note>{split.capitalize()} split only, mean and std over "
+                 "seeds. ROC AUC (two classes) ranges from 0.5 (chance) to 1; accuracy from 1/classes (chance, for "
+                 f"balanced classes) to 1.</p><table data-testid=scores>{''.join(table)}</table>")
+    parts.append(f"<img alt='per-task scores' src='{piece.bar_plot(names, means, stds)}'>")
+    parts.append(_tasks_html(results, names))
+    parts.append(_warnings_html(per_task))
     parts.append(_selection_html(per_task))
-    parts.append(f"<img alt='per-task scores' src='data:image/png;base64,{_bar_plot(names, means, stds, title)}'>")
     if results.skipped:
         items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in results.skipped.items())
         parts.append(f"<h2>Skipped tasks</h2><ul>{items}</ul>")
-    matrices = [_confusion_html(t, [s.confusion for s in per_task[t] if s.confusion], results) for t in names
-                if any(s.confusion for s in per_task[t])]
-    parts.append(f"<h2>Confusion matrices (test)</h2><div class=grid>{''.join(matrices)}</div></body></html>")
+    matrices = []
+    for t in names:
+        first = next((s.confusion for s in per_task[t] if s.confusion), None)
+        if first is not None:
+            matrices.append(piece.confusion_html(t, per_task[t], _class_names(results, t, len(first))))
+    parts.append("<h2>Confusion matrices (test)</h2><p class=note>Rows: true class; columns: predicted class.</p>"
+                 f"<div class=grid>{''.join(matrices)}</div>")
+    parts.append(piece.settings_html(prov.settings))
+    rows = "".join(f"<tr><th class='l k'>{html.escape(k)}</th><td class=l><code>{html.escape(str(v))}</code></td></tr>"
+                   for k, v in prov.model_dump().items() if v not in (None, {}, "") and k not in ("tasks", "settings"))
+    parts.append(f"<h2>Provenance</h2><table>{rows}</table></body></html>")
     return "\n".join(parts)
 
 
-def write_report(results: Results, path: Path) -> None:
+def write_report(results: Results, path: Path, ranking: RankingLink | None = None) -> None:
     """Write the report atomically."""
-    atomic_write_bytes(path, render_report(results).encode())
+    atomic_write_bytes(path, render_report(results, ranking).encode())
+
+
+def ranking_link(report: Path, ranking_dir: Path, board: list[dict[str, object]], method: str,
+                 score_name: str) -> RankingLink | None:
+    """The link a report at ``report`` gets to the ranking in ``ranking_dir``; None when ``method`` is not on it."""
+    row = next((r for r in board if r.get("method") == method), None)
+    if row is None:
+        return None
+    href = Path(os.path.relpath(ranking_dir.resolve(), report.resolve().parent)).as_posix()
+    return RankingLink(href=href, rank=int(str(row["rank"])), methods=len(board), score=float(str(row["score"])),
+                       score_name=score_name)

@@ -30,7 +30,7 @@ from dpbench.io import atomic_write_json, sha256_file
 from dpbench.pool.built import BuiltPool, as_pool
 from dpbench.pool.manifest import MANIFEST, TaskEntry
 from dpbench.pool.verify import require_verified
-from dpbench.results import Provenance, Results, Selection, TaskInfo, TaskScore
+from dpbench.results import Provenance, Results, Selection, SplitSize, TaskInfo, TaskScore
 from dpbench.tasks.cards import card_json, card_sha256, stored_card
 from dpbench.tasks.registry import all_tasks
 
@@ -181,7 +181,8 @@ def task_info(pool: BuiltPool, entry: TaskEntry) -> TaskInfo:
     source = "card" if card else "registry" if entry.name in all_tasks() else "manifest"
     return TaskInfo(defined_by=source, classes=entry.classes, metric=entry.metric, split_unit=entry.split_unit,
                     licence=entry.licence, redistributable=entry.redistributable, synthetic=entry.synthetic,
-                    card_sha256=card_sha256(card) if card else None, card=shown)
+                    card_sha256=card_sha256(card) if card else None, card=shown,
+                    splits={str(k): SplitSize(images=v.images, groups=v.groups) for k, v in entry.splits.items()})
 
 
 def evaluate(encoder: Encoder, pool: BuiltPool | Path, tasks: list[str] | None, config: EvalConfig, out: Path,

@@ -238,6 +238,7 @@ def submit(results: Path = typer.Argument(..., help="results.json written by dpb
 
 def register(root: typer.Typer) -> None:
     """Entry point: attach this plug-in's commands to the ``dpbench`` CLI."""
-    root.add_typer(app, name="leaderboard")
-    root.command("serve")(serve)
-    root.command("submit")(submit)
+    panel = "Leaderboard (plug-in)"
+    root.add_typer(app, name="leaderboard", rich_help_panel=panel)
+    root.command("serve", rich_help_panel=panel)(serve)
+    root.command("submit", rich_help_panel=panel)(submit)
