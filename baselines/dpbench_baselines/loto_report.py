@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dpbench.evaluation.report import STYLE
+from dpbench.evaluation.report_parts import STYLE
 from dpbench.io import atomic_write_bytes
 from dpbench.results import load_results, task_summaries
 from dpbench_baselines.selection import SELECTION, SelectionRecord, select
