@@ -327,3 +327,21 @@ def test_plugins_add_presets_through_the_entry_point_group(monkeypatch: pytest.M
     finally:
         monkeypatch.undo()
         registry.presets.cache_clear()
+
+
+def test_input_spec_resizes_with_the_presets_interpolation() -> None:
+    """A bicubic preset's eval transform differs from the bilinear one; a bilinear preset's does not."""
+    import numpy as np
+    from PIL import Image
+
+    from dpbench.encoders.base import InputSpec
+    from dpbench.encoders.presets import get_preset
+    from dpbench.encoders.zoo import input_spec
+
+    image = Image.fromarray((np.random.default_rng(0).random((300, 300, 3)) * 255).astype("uint8"))
+    for name, expected in (("virchow2", "bicubic"), ("uni", "bilinear")):
+        spec = input_spec(get_preset(name))
+        assert spec.interpolation == expected
+        mine = spec.transform()(image)
+        bilinear = InputSpec(size=spec.size, mean=spec.mean, std=spec.std).transform()(image)
+        assert (mine.equal(bilinear)) == (expected == "bilinear")

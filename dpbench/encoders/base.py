@@ -91,8 +91,12 @@ class InputSpec:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     um_per_px: float | None = None
+    #: resampling of every resize: ``bilinear`` (dpbench's default) or ``bicubic`` (as some presets' authors resize)
+    interpolation: str = "bilinear"
 
     def __post_init__(self) -> None:
+        if self.interpolation not in ("bilinear", "bicubic"):
+            raise DpbenchError(f"input interpolation must be bilinear or bicubic, got {self.interpolation!r}")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
             raise DpbenchError(f"input size must be a positive integer, got {self.size!r}")
         for name in ("mean", "std"):
@@ -110,9 +114,9 @@ class InputSpec:
                   augment: str = "paper") -> Callable[[Image.Image], torch.Tensor]:
         """PIL image → normalised (3, size, size) float tensor.
 
-        Eval: convert to RGB, resize the whole image to ``size``×``size`` (bilinear, antialiased; no crop), scale to
-        [0, 1], normalise. ``train=True`` adds the augmentation ``augment`` (see :data:`AUGMENTATIONS`): ``paper``
-        (§IV-F) is a random square crop of the shorter side's length only when the image is not square, the resize,
+        Eval: convert to RGB, resize the whole image to ``size``×``size`` (``interpolation``, antialiased, no crop),
+        scale to [0, 1], normalise. ``train=True`` adds the augmentation ``augment`` (see :data:`AUGMENTATIONS`):
+        ``paper`` (§IV-F) is a random square crop of the shorter side's length only when the image is not square, the resize,
         and random horizontal and vertical flips; ``resized-crop`` is ``RandomResizedCrop(size, scale=(0.5, 1),
         ratio=(1, 1))`` in place of the resize, and the flips. ``um_per_px`` is not used here: matching resolutions
         is the task's job.
@@ -120,7 +124,7 @@ class InputSpec:
         ``as_uint8``: stop before the scaling and return the (3, size, size) uint8 tensor; :meth:`normaliser` on a
         batch of those (e.g. on the GPU, after a 4x smaller transfer) gives exactly the float tensors.
         """
-        bilinear = T.InterpolationMode.BILINEAR
+        bilinear = T.InterpolationMode(self.interpolation)  # named for the default; bicubic where a preset asks
         resize = T.Resize((self.size, self.size), interpolation=bilinear, antialias=True)
         if train and check_augmentation(augment) == "paper":
             geometry = [random_square, resize, T.RandomHorizontalFlip(), T.RandomVerticalFlip()]
@@ -152,6 +156,8 @@ class InputSpec:
         """Plain JSON-able form (lists for the tuples)."""
         data = asdict(self)
         data["mean"], data["std"] = list(self.mean), list(self.std)
+        if self.interpolation == "bilinear":  # the default stays implicit: fingerprints of earlier specs are unchanged
+            del data["interpolation"]
         return data
 
     @classmethod
@@ -160,7 +166,7 @@ class InputSpec:
         if not isinstance(data, Mapping):
             raise DpbenchError(f"{source}: expected a JSON object with size/mean/std/um_per_px, "
                                f"got {type(data).__name__}")
-        allowed = ("mean", "size", "std", "um_per_px")
+        allowed = ("interpolation", "mean", "size", "std", "um_per_px")
         unknown = sorted(str(k) for k in set(data) - set(allowed))
         if unknown:
             raise DpbenchError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")

@@ -99,7 +99,8 @@ def input_spec(preset: Preset) -> InputSpec:
     if preset.transform is None:
         raise DpbenchError(f"preset {preset.name} has no transform")
     t = preset.transform
-    return InputSpec(size=t.resize, mean=t.mean, std=t.std, um_per_px=preset.trained_um_per_px)
+    return InputSpec(size=t.resize, mean=t.mean, std=t.std, um_per_px=preset.trained_um_per_px,
+                     interpolation="bicubic" if t.interpolation == "bicubic" else "bilinear")
 
 
 def _crop(preset: Preset) -> int | None:
