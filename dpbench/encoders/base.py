@@ -116,8 +116,8 @@ class InputSpec:
 
         Eval: convert to RGB, resize the whole image to ``size``×``size`` (``interpolation``, antialiased, no crop),
         scale to [0, 1], normalise. ``train=True`` adds the augmentation ``augment`` (see :data:`AUGMENTATIONS`):
-        ``paper`` (§IV-F) is a random square crop of the shorter side's length only when the image is not square, the resize,
-        and random horizontal and vertical flips; ``resized-crop`` is ``RandomResizedCrop(size, scale=(0.5, 1),
+        ``paper`` (§IV-F) is a random square crop of the shorter side's length only when the image is not square,
+        the resize, and random horizontal and vertical flips; ``resized-crop`` is ``RandomResizedCrop(size, scale=(0.5, 1),
         ratio=(1, 1))`` in place of the resize, and the flips. ``um_per_px`` is not used here: matching resolutions
         is the task's job.
 
