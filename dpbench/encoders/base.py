@@ -117,9 +117,9 @@ class InputSpec:
         Eval: convert to RGB, resize the whole image to ``size``×``size`` (``interpolation``, antialiased, no crop),
         scale to [0, 1], normalise. ``train=True`` adds the augmentation ``augment`` (see :data:`AUGMENTATIONS`):
         ``paper`` (§IV-F) is a random square crop of the shorter side's length only when the image is not square,
-        the resize, and random horizontal and vertical flips; ``resized-crop`` is ``RandomResizedCrop(size, scale=(0.5, 1),
-        ratio=(1, 1))`` in place of the resize, and the flips. ``um_per_px`` is not used here: matching resolutions
-        is the task's job.
+        the resize, and random horizontal and vertical flips; ``resized-crop`` is ``RandomResizedCrop(size,
+        scale=(0.5, 1), ratio=(1, 1))`` in place of the resize, and the flips. ``um_per_px`` is not used here:
+        matching resolutions is the task's job.
 
         ``as_uint8``: stop before the scaling and return the (3, size, size) uint8 tensor; :meth:`normaliser` on a
         batch of those (e.g. on the GPU, after a 4x smaller transfer) gives exactly the float tensors.
