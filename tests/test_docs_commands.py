@@ -33,6 +33,10 @@ NETWORK = "downloads from the network (the tests run offline)"
 OWN_DATA = "needs the example's real images and slides (shared/realdata), which the page only shows"
 TRAINING = "hours of training on a GPU (the pre-training and baseline tests run tiny versions)"
 NOT_RUN: dict[str, str] = {
+    "dpbench loto run --data dpbench-data --out loto": "the paper's protocol needs a mormont2020 build (ten tasks are "
+    "private data) and about 800 GPU-hours; tests/test_loto.py runs the tiny synthetic protocol end to end",
+    "dpbench loto report --out loto --baseline res/imagenet-linear/results.json --baseline res/joint/results.json":
+    "reports the sweep of the command above, which cannot run here",
     "make demo": "minutes: creates a virtual environment and runs the whole pipeline (CI runs it)",
     "make test": "runs this very test suite",
     "dpbench download --pool synthetic --mirror https://huggingface.co/datasets/ORG/NAME/resolve/main/ "
