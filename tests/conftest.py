@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,18 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     """Relative path → bytes of every file under ``root`` (the verification cache under ``.cache/`` aside)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and ".cache" not in p.relative_to(root).parts}
+
+
+def flip_shard_labels(path: Path) -> None:
+    """Rewrite a shard with every binary label flipped: a valid tar, another file (what a tampered copy is)."""
+    members = []
+    with tarfile.open(path) as tar:
+        for info in tar.getmembers():
+            data = tar.extractfile(info).read()  # type: ignore[union-attr]
+            if info.name.endswith(".cls"):
+                data = str(1 - int(data)).encode()
+                info.size = len(data)
+            members.append((info, data))
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data))

@@ -21,6 +21,7 @@ from dpbench.pool.manifest import MANIFEST, Manifest, load_manifest
 from dpbench.pool.verify import verify_pool
 from dpbench.tasks import get_pool
 from dpbench.transport.download import DownloadReport, download_pool, resolve_mirrors, stream_urls
+from tests.conftest import flip_shard_labels
 
 TASKS = ["synthetic-Necrosis", "synthetic-WarwickCRC"]
 SHARD = "synthetic-Necrosis/train-00000.tar"  # 337920 bytes
@@ -342,24 +343,12 @@ def test_shards_load_with_hf_datasets(source: Path, tmp_path: Path, monkeypatch:
 
 def flip_test_labels(root: Path) -> None:
     """A self-consistent rewrite: test labels flipped, shards re-hashed, the manifest updated to match."""
-    import io
-    import tarfile
-
     manifest = json.loads((root / MANIFEST).read_text())
     for entry in manifest["shards"]:
         if entry["split"] != "test":
             continue
         path = root / entry["path"]
-        members = []
-        with tarfile.open(path) as tar:
-            for info in tar.getmembers():
-                data = tar.extractfile(info).read()  # type: ignore[union-attr]
-                if info.name.endswith(".cls"):
-                    data = str(1 - int(data)).encode()
-                members.append((info, data))
-        with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-            for info, data in members:
-                tar.addfile(info, io.BytesIO(data))
+        flip_shard_labels(path)
         entry["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
         entry["bytes"] = path.stat().st_size
     (root / MANIFEST).write_text(json.dumps(manifest))

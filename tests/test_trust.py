@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from dpbench.errors import DpbenchError
 from dpbench.pool import verify as verify_module
 from dpbench.pool.manifest import ShardEntry, load_manifest
 from dpbench.pool.verify import VERIFIED_CACHE, check_files
-from tests.conftest import SMALL_TASKS, run_cli
+from tests.conftest import SMALL_TASKS, flip_shard_labels, run_cli
 
 TASK = SMALL_TASKS[1]  # synthetic-WarwickCRC: binary, small
 
@@ -30,21 +28,6 @@ def target_shard(root: Path) -> Path:
     return root / next(s.path for s in load_manifest(root).shards if s.task == TASK and s.split == "test")
 
 
-def flip_labels(path: Path) -> None:
-    """Rewrite a shard with every binary label flipped: a valid tar, another file (what a tampered copy is)."""
-    members = []
-    with tarfile.open(path) as tar:
-        for info in tar.getmembers():
-            data = tar.extractfile(info).read()  # type: ignore[union-attr]
-            if info.name.endswith(".cls"):
-                data = str(1 - int(data)).encode()
-                info.size = len(data)
-            members.append((info, data))
-    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for info, data in members:
-            tar.addfile(info, io.BytesIO(data))
-
-
 def evaluate_cli(root: Path, out: Path, *extra: str) -> tuple[int, list[str]]:
     result = run_cli("eval", "--encoder", "random", "--input-size", "64", "--probe", "fast", "--data", str(root),
                      "--tasks", TASK, "--out", str(out), *extra)
@@ -57,7 +40,7 @@ def test_labels_flipped_after_a_cached_run_are_refused(small_pool: Path, tmp_pat
     code, errors = evaluate_cli(root, tmp_path / "out")
     assert code == 0, errors
     before = (tmp_path / "out" / "results.json").read_bytes()
-    flip_labels(target_shard(root))
+    flip_shard_labels(target_shard(root))
     code, errors = evaluate_cli(root, tmp_path / "out")
     assert code == 2 and len(errors) == 1, errors
     assert errors[0].startswith("error: shard ") and "sha256 differs from the manifest" in errors[0]
@@ -118,7 +101,7 @@ def test_a_read_only_pool_is_still_checked(small_pool: Path, tmp_path: Path, mon
 
     monkeypatch.setattr(verify_module, "atomic_write_json", refuse)
     assert check_files(root) == []
-    flip_labels(target_shard(root))
+    flip_shard_labels(target_shard(root))
     assert check_files(root)
     with pytest.raises(DpbenchError, match="sha256 differs"):
         verify_module.require_verified(root)
