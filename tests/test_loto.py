@@ -13,6 +13,7 @@ import time
 from itertools import product
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dpbench_baselines.loto import left_out_sets
 from dpbench_baselines.protocols import LotoProtocol, derived_protocol, get_protocol
@@ -198,16 +199,43 @@ def test_a_gpu_request_no_node_can_meet_is_one_clear_error(small_pool: Path, tmp
     assert len(lines) == 1 and "GPU" in lines[0] and "--gpus-per-trial 0" in lines[0], result.stderr[-1500:]
 
 
+def _asha_decisions(sweep: Path, spec: SweepSpec) -> list[str]:
+    """ASHA's rule (asynchronous successive halving, one bracket), replayed independently from the stored rung
+    scores of sequential trials in the order they started: the trials it must have stopped."""
+    rungs, rate = spec.iterations // spec.checkpoint_every, spec.asha.reduction
+    milestones = [spec.asha.grace * rate ** k for k in range(8) if spec.asha.grace * rate ** k <= rungs + 1]
+    assert max(milestones) <= rungs  # every milestone is a checkpoint with stored rung scores
+    started = sorted(spec.trials(), key=lambda t: json.loads(
+        (trial_folder(sweep, t) / ATTEMPTS).read_text().splitlines()[0])["started"])
+    recorded: dict[int, list[float]] = {m: [] for m in milestones}
+    stopped = []
+    for trial in started:
+        for milestone in milestones:
+            result = trial_folder(sweep, trial) / "rungs" / str(milestone * spec.checkpoint_every) / "results.json"
+            scores = json.loads(result.read_text())["scores"]
+            value = sum(s["score"] for s in scores) / len(scores)
+            seen = recorded[milestone]
+            cutoff = float(np.percentile(seen, (1 - 1 / rate) * 100)) if seen else None
+            seen.append(value)
+            if cutoff is not None and value < cutoff:
+                stopped.append(trial.key)
+                break
+    return sorted(stopped)
+
+
 def test_asha_is_opt_in_per_left_out_set_and_recorded(small_pool: Path, tmp_path: Path) -> None:
+    """Trials one after another (--max-concurrent-trials 1), so ASHA's decisions follow from the stored rung scores;
+    the two learning rates differ by 3 of 30 validation images at the first rung (0.01 first, 0.05 worse)."""
     sweep = tmp_path / "asha"
-    args = [*TINY, "--set", "1", "--lrs", "0.05,0.01,0.002", "--seeds", "1", "--iterations", "90",
-            "--checkpoint-every", "30", "--scheduler", "asha"]
+    args = [*TINY, "--set", "1", "--lrs", "0.01,0.05", "--seeds", "1", "--iterations", "90",
+            "--checkpoint-every", "30", "--scheduler", "asha", "--max-concurrent-trials", "1"]
     result = _cli("loto", "run", "--data", str(small_pool), "--out", str(sweep), *args, "--final", "none")
     assert result.returncode == 0, result.stderr[-2000:]
     spec = SweepSpec.model_validate_json((sweep / "sweep.json").read_bytes())
     assert spec.scheduler == "asha" and spec.protocol.sets == (("synthetic-Janowczyk7",),)
     stopped = json.loads((sweep / "asha_stopped.json").read_text())
     finished = [t.key for t in spec.trials() if (trial_folder(sweep, t) / SCORES).is_file()]
+    assert stopped == _asha_decisions(sweep, spec)
     assert stopped and finished and sorted(stopped + finished) == sorted(t.key for t in spec.trials())
     selection = json.loads((sweep / "selection.json").read_text())
     assert selection["scheduler"] == "asha" and any("ASHA" in n for n in selection["notes"])

@@ -145,6 +145,8 @@ def run_command(data: Path = typer.Option(..., help="Built pool folder (holding 
                 gpus_per_trial: float = typer.Option(-1.0, help="GPUs per trial (fractions share a GPU); -1: 1 "
                                                      "when this machine has CUDA, else 0."),
                 local_cpus: int = typer.Option(0, help="CPUs the local Ray may use (0: all)."),
+                max_concurrent_trials: int = typer.Option(0, help="Trials running at once (0: as many as the "
+                                                          "resources allow; 1: one after another in grid order)."),
                 final: str = typer.Option("linear", help="Final test evaluation of the selected models: linear, "
                                           "finetune, both or none.", parser=choice("--final", FinalProtocol)),
                 epochs: int = typer.Option(100, help="Final fine-tuning epochs (paper: 100)."),
@@ -168,10 +170,11 @@ def run_command(data: Path = typer.Option(..., help="Built pool folder (holding 
     if pool.manifest.pool != spec.protocol.pool:
         raise DpbenchError(f"{data} holds pool {pool.manifest.pool}, protocol {spec.protocol.name} needs pool "
                            f"{spec.protocol.pool}; pass --data of a {spec.protocol.pool} build")
-    if cpus_per_trial <= 0 or local_cpus < 0:
-        raise DpbenchError("--cpus-per-trial must be > 0 and --local-cpus >= 0")
+    if cpus_per_trial <= 0 or local_cpus < 0 or max_concurrent_trials < 0:
+        raise DpbenchError("--cpus-per-trial must be > 0, --local-cpus and --max-concurrent-trials >= 0")
     gpus = (1.0 if torch.cuda.is_available() and not address else 0.0) if gpus_per_trial < 0 else gpus_per_trial
-    resources = Resources(address=address, cpus=cpus_per_trial, gpus=gpus, local_cpus=local_cpus or None)
+    resources = Resources(address=address, cpus=cpus_per_trial, gpus=gpus, local_cpus=local_cpus or None,
+                          max_concurrent=max_concurrent_trials or None)
     console.print(f"sweep {spec.sha256()}: {len(spec.trials())} trials in {out}")
     timing = run_sweep(spec, data, out, resources)
     if timing["unfinished"]:
