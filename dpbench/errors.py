@@ -58,3 +58,16 @@ class TransferCancelled(DpbenchError):
 
 class EncoderCheckFailed(DpbenchError):
     """One contract check of an encoder failed (``dpbench check-encoder``)."""
+
+
+#: What allocators say when memory runs out: CUDA ("CUDA out of memory"), torch's CPU allocator ("can't allocate
+#: memory", "not enough memory"), MPS ("MPS backend out of memory").
+_OOM_WORDS = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says memory ran out: Python's MemoryError, torch's OutOfMemoryError (CUDA), or a
+    RuntimeError whose message says so (torch's CPU allocator). Needs no torch import."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in _OOM_WORDS)

@@ -173,7 +173,7 @@ class FillsUp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] > LIMIT and self.seen >= AFTER:
-            raise ERROR
+            ERROR
         self.seen += x.shape[0]
         return self.conv(x).mean(dim=(2, 3))
 
@@ -181,8 +181,9 @@ class FillsUp(nn.Module):
 def build():
     return FillsUp(), InputSpec(size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 '''
-ERRORS = {"cuda-oom": 'torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")',
-          "runtime-oom": 'RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.3 GiB total)")'}
+ERRORS = {"cuda-oom": 'raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")',
+          "runtime-oom": 'raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.3 GiB total)")',
+          "cpu-allocator": "torch.empty(10 ** 13)  # torch's CPU allocator refuses 40 TB: a real RuntimeError"}
 
 
 def fills_up(tmp_path: Path, limit: int, after: int, error: str = "cuda-oom") -> str:
@@ -211,6 +212,42 @@ def test_out_of_memory_mid_extraction_names_the_fix_and_keeps_finished_splits(
     assert [found[p].cached for p in pairs] == [True, False, False]
     assert int(vars(encoder.module)["seen"]) - seen == 8 + 16  # only val and test were encoded again
     assert (kept.read_bytes(), kept.stat().st_mtime_ns) == before and len(list(cache.glob("*.npz"))) == 3
+
+
+GRADS_FILL_UP = '''
+import torch
+from torch import nn
+
+from dpbench.encoders import InputSpec
+
+
+class GradsFillUp(nn.Module):
+    """Encodes features fine; a forward that records gradients (fine-tuning) asks torch's allocator for 40 TB."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and self.training:
+            torch.empty(10 ** 13)
+        return self.conv(x).mean(dim=(2, 3))
+
+
+def build():
+    return GradsFillUp(), InputSpec(size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+'''
+
+
+def test_out_of_memory_while_fine_tuning_is_one_line_naming_the_fix(small_pool: Path, tmp_path: Path) -> None:
+    data, out = own_pool(small_pool, tmp_path), tmp_path / "res"
+    path = tmp_path / "grads_fill_up.py"
+    path.write_text(GRADS_FILL_UP)
+    result = run_cli("eval", "--encoder", f"python:{path}:build", "--data", str(data), "--tasks", NEC, "--protocol",
+                     "finetune", "--epochs", "1", "--max-batches", "1", "--seeds", "1", "--device", "cpu",
+                     "--out", str(out))
+    one_clear_error(result, "out of memory", "can't allocate memory", "--batch-size")
+    assert not (out / "results.json").exists()
 
 
 def test_check_encoder_tries_the_batch_size_eval_will_use(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar, get_args
 import typer
 from rich.console import Console
 
-from dpbench.errors import DpbenchError, RegistryError
+from dpbench.errors import DpbenchError, RegistryError, out_of_memory
 from dpbench.io import TMP_MARK
 
 P = ParamSpec("P")
@@ -35,7 +35,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def friendly(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn the project's user-facing errors into one line on stderr and exit code 2."""
+    """Turn the project's user-facing errors, and running out of memory, into one line on stderr and exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -45,6 +45,13 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(str(exc).strip("'\"")) from None
         except KeyboardInterrupt:
             raise fail("interrupted; rerun the same command to resume", 130) from None
+        except (MemoryError, RuntimeError) as exc:  # torch's OutOfMemoryError is a RuntimeError
+            if not out_of_memory(exc):
+                raise
+            said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise fail(f"out of memory ({type(exc).__name__}: {said[:160]}); rerun with a lower --batch-size (or "
+                       "a smaller --size / fewer --max-batches where the command has them) or on a device with more "
+                       "memory; finished work is kept: rerun to resume (pretrain: add --resume)") from None
 
     return wrapper
 

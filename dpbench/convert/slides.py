@@ -23,6 +23,9 @@ from dpbench.errors import RawDataError
 if TYPE_CHECKING:
     import openslide
 
+    from dpbench.tasks.models import Task
+    from dpbench.tasks.samples import Sample
+
 #: Largest number of pyramid-level pixels read at once when building a thumbnail.
 STRIP_PIXELS = 1 << 24
 #: Tissue saturation threshold never goes below this (0..255), so a blank slide is not split in two by Otsu.
@@ -212,3 +215,22 @@ class SlideCache:
         while self._open:
             _, slide = self._open.popitem(last=False)
             slide.close()
+
+
+class SlideRegions:
+    """Mix-in (listed before the converter base) of converters whose samples are level-0 regions of whole slides:
+    each sample's pixels are read on their own through ``self.slides``; a whole slide is never decoded."""
+
+    task: Task
+    root: Path
+    slides: SlideCache
+
+    def read(self, rel: str) -> np.ndarray:
+        raise RawDataError(f"{self.task.name}: {rel} is a whole slide; its samples are read by region")
+
+    def pixels(self, sample: Sample) -> np.ndarray:
+        """The level-0 pixels of ``sample``'s region (``coords``: x, y, width, height)."""
+        if sample.coords is None:
+            raise RawDataError(f"{self.task.name}: sample {sample.key} has no region coordinates")
+        path = self.root / sample.source
+        return read_tile(self.slides.get(path), path, *sample.coords)

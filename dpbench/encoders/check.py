@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from dpbench.encoders.base import Encoder, InputSpec, module_device, one_line, resolve_device
-from dpbench.errors import DpbenchError, EncoderCheckFailed
+from dpbench.errors import DpbenchError, EncoderCheckFailed, out_of_memory
 
 #: Features may differ by at most TOLERANCE × max(1, max |feature|) between runs / batch compositions.
 TOLERANCE = {"cpu": 1e-4, "cuda": 1e-3}  # cuda: TF32 and per-batch-size kernel choices
@@ -52,12 +52,6 @@ def _compare(a: torch.Tensor, b: torch.Tensor, tol: float) -> tuple[bool, float,
     scale = max(1.0, float(finite.abs().max())) if finite.numel() else 1.0
     diff = float(torch.where(same, 0.0, (a64 - b64).abs()).max())
     return diff <= tol * scale, diff, f"max |diff| {diff:.2e} (allowed {tol * scale:.1e})"
-
-
-def out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` says a device ran out of memory (CUDA's OutOfMemoryError, or a RuntimeError saying so)."""
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 def _run(name: str, body: Callable[[], str]) -> Check:

@@ -25,8 +25,7 @@ from torch.utils.data import DataLoader
 from dpbench.encoders import Encoder
 from dpbench.encoders.base import one_line
 from dpbench.encoders.base import resolve_device as resolve_device  # re-exported: callers import it from here
-from dpbench.encoders.check import out_of_memory
-from dpbench.errors import DpbenchError
+from dpbench.errors import DpbenchError, out_of_memory
 from dpbench.io import atomic_write_bytes
 from dpbench.pool.built import BuiltPool, as_pool
 from dpbench.pool.manifest import Manifest

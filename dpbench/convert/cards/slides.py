@@ -34,7 +34,7 @@ from dpbench.convert.base import raw_files, safe_key, seeded_rng
 from dpbench.convert.cards.base import CardConverter
 from dpbench.convert.cards.table import table_rows
 from dpbench.convert.imaging import area_fractions, grid
-from dpbench.convert.slides import SlideCache, rasterise, read_tile, slide_mpp, thumbnail, tissue_mask
+from dpbench.convert.slides import SlideCache, SlideRegions, rasterise, slide_mpp, thumbnail, tissue_mask
 from dpbench.errors import RawDataError
 from dpbench.tasks.cards import SlideData, TaskCard
 from dpbench.tasks.models import SplitName, Task
@@ -47,7 +47,7 @@ MASK_MAX = 4096  # coarse-mask pixels per slide side, at most
 UPSAMPLE_TOLERANCE = 0.9
 
 
-class SlideConverter(CardConverter):
+class SlideConverter(SlideRegions, CardConverter):
     """Labelled patches of annotated slides; one group per slide, patient or annotated region."""
 
     def __init__(self, task: Task, card: TaskCard, base: Path) -> None:
@@ -158,16 +158,6 @@ class SlideConverter(CardConverter):
                 yield Sample(key=safe_key(self.rel(path.with_suffix("")), f"x{x:06d}", f"y{y:06d}"), group=where,
                              label=label, source=self.rel(path), coords=(x, y, side, side),
                              um_per_px=self.card.um_per_px, split=split)
-
-    # -- pixels: one region per patch, never a whole slide ------------------------------------------------
-    def read(self, rel: str) -> np.ndarray:
-        raise RawDataError(f"{self.task.name}: {rel} is a whole slide; patches are read by region")
-
-    def pixels(self, sample: Sample) -> np.ndarray:
-        if sample.coords is None:
-            raise RawDataError(f"{self.task.name}: sample {sample.key} has no patch coordinates")
-        path = self.root / sample.source
-        return read_tile(self.slides.get(path), path, *sample.coords)
 
 
 def annotation_file(folder: Path, slide: Path) -> Path | None:

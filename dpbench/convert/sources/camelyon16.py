@@ -50,7 +50,15 @@ import numpy as np
 
 from dpbench.convert.base import Converter, seeded_rng
 from dpbench.convert.imaging import area_fractions, grid
-from dpbench.convert.slides import SlideCache, parse_asap_xml, rasterise, read_tile, slide_mpp, thumbnail, tissue_mask
+from dpbench.convert.slides import (
+    SlideCache,
+    SlideRegions,
+    parse_asap_xml,
+    rasterise,
+    slide_mpp,
+    thumbnail,
+    tissue_mask,
+)
 from dpbench.errors import RawDataError
 from dpbench.tasks.models import SplitName, Task
 from dpbench.tasks.samples import Sample
@@ -72,7 +80,7 @@ HOLE_GROUPS = frozenset({"_2", "Exclusion"})
 NORMAL, TUMOR = 0, 1
 
 
-class Camelyon16(Converter):
+class Camelyon16(SlideRegions, Converter):
     """Tiles of Camelyon16 slides, labelled by tumour area; one group per slide."""
 
     resize_to = STORED
@@ -220,17 +228,6 @@ class Camelyon16(Converter):
                                    "the outline file belongs to another slide or is damaged")
             (include if note.group in TUMOUR_GROUPS else exclude).append(note.points)
         return include, exclude
-
-    # -- pixels: one region per tile, never a whole slide -------------------------------------------------
-    def read(self, rel: str) -> np.ndarray:
-        raise RawDataError(f"{self.task.name}: {rel} is a whole slide; tiles are read by region")
-
-    def pixels(self, sample: Sample) -> np.ndarray:
-        """The level-0 pixels of ``sample``'s tile."""
-        if sample.coords is None:
-            raise RawDataError(f"{self.task.name}: sample {sample.key} has no tile coordinates")
-        path = self.root / sample.source
-        return read_tile(self.slides.get(path), path, *sample.coords)
 
 
 def bounding_boxes(polygons: list[np.ndarray]) -> np.ndarray:
