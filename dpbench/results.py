@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dpbench.errors import DpbenchError
 
-RESULTS_SCHEMA = 2
+#: 1: scores and provenance; 2: predictions, selection curves, warnings, task info; 3: split sizes per task.
+#: Files of every earlier schema still read (later fields have defaults); a file of a later one is refused by name.
+RESULTS_SCHEMA = 3
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -123,6 +125,16 @@ class Results(BaseModel):
     scores: list[TaskScore] = Field(min_length=1)
     skipped: dict[str, str] = Field(default_factory=dict)  # task → why it was not scored
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_schema(cls, data: Any) -> Any:
+        """A file of a later schema fails on this, first, rather than on the first field it added."""
+        version = data.get("schema_version", RESULTS_SCHEMA) if isinstance(data, dict) else RESULTS_SCHEMA
+        if isinstance(version, int) and version > RESULTS_SCHEMA:
+            raise ValueError(f"results schema {version} is newer than this dpbench reads (up to {RESULTS_SCHEMA}); "
+                             "upgrade dpbench-pathology")
+        return data
+
 
 def load_results(path: Path) -> Results:
     """Read a results file, or raise one clear error naming the file and the first problem."""
@@ -132,8 +144,10 @@ def load_results(path: Path) -> Results:
         raise DpbenchError(f"results file {path} does not exist") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DpbenchError(f"{path} is not a dpbench results file: {where}: {first['msg']}") from exc
+        where, message = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
+        if not where:  # the file as a whole: e.g. a later schema
+            raise DpbenchError(f"{path}: {message}") from exc
+        raise DpbenchError(f"{path} is not a dpbench results file: {where}: {message}") from exc
 
 
 class TaskSummary(NamedTuple):

@@ -31,7 +31,7 @@ from dpbench.ranking import (
     wilcoxon_holm,
 )
 from dpbench.ranking.report import rank_report
-from dpbench.results import Provenance, Results, TaskScore
+from dpbench.results import RESULTS_SCHEMA, Provenance, Results, TaskScore, load_results
 from tests.conftest import run_cli
 
 #: Demšar (2006), Table 5(a): Nemenyi q_0.05 for k = 2..10.
@@ -247,3 +247,24 @@ def test_report_is_json_serialisable(scores: np.ndarray) -> None:
     assume(scores.shape[0] >= 2)
     report = rank_report(make_table(tidy(scores, seeds=2, noise=0.01)), n_boot=20)
     json.dumps(report, allow_nan=False)
+
+
+def test_results_of_an_earlier_schema_read_and_of_a_later_one_are_refused_by_name(tmp_path: Path) -> None:
+    """A file without the fields later schemas added still reads; one from a newer dpbench (which may carry fields
+    this one does not know) fails on its schema number, in one line naming the fix, not on its first new field."""
+    for name, scores in (("old", {"a": 0.9, "b": 0.8}), ("new", {"a": 0.7, "b": 0.6})):
+        record = {"schema_version": 1, "method": name, "scores": [
+            {"task": t, "seed": 0, "metric": "roc_auc", "score": s} for t, s in scores.items()],
+            "provenance": {"dpbench_version": "0.1", "pool": "synthetic", "pool_version": "x"}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    assert load_results(tmp_path / "old.json").schema_version == 1
+    ok = run_cli("rank", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--bootstrap", "0")
+    assert ok.returncode == 0, ok.stderr
+    later = json.loads((tmp_path / "new.json").read_text())
+    later["schema_version"] = RESULTS_SCHEMA + 1
+    later["provenance"]["tasks"] = {"a": {"a_field_of_the_future": 1}}
+    (tmp_path / "new.json").write_text(json.dumps(later))
+    bad = run_cli("rank", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--bootstrap", "0")
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert bad.returncode == 2 and len(lines) == 1 and "Traceback" not in bad.stderr, bad.stderr
+    assert f"results schema {RESULTS_SCHEMA + 1} is newer" in lines[0] and "upgrade dpbench-pathology" in lines[0]

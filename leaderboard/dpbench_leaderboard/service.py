@@ -31,7 +31,7 @@ def one_line(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{extra}"[:500]
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}{extra}"[:500]
 
 
 @dataclass
