@@ -18,6 +18,7 @@ import pytest
 from dpbench_baselines.loto import left_out_sets
 from dpbench_baselines.protocols import LotoProtocol, derived_protocol, get_protocol
 from dpbench_baselines.selection import select
+from dpbench_baselines.sweep import OWNER, TEMP_PREFIX
 from dpbench_baselines.sweep_spec import Grid, SweepSpec, asha_fraction
 from dpbench_baselines.trial import ATTEMPTS, SCORES, trial_folder
 
@@ -157,9 +158,13 @@ def test_tiny_protocol_end_to_end_on_local_ray(small_pool: Path, tmp_path: Path)
     process.wait()
     finished_before = {p.parent.name for p in sweep.glob("trials/*/scores.json")}
     assert 2 <= len(finished_before) < 8
+    killed_temp = [d for d in Path("/tmp").glob(f"{TEMP_PREFIX}*") if (d / OWNER).is_file()
+                   and (d / OWNER).read_text() == str(process.pid)]
+    assert len(killed_temp) == 1  # the killed driver could not remove its local Ray's temp dir
     # 2. the same command resumes: only unfinished trials run again; still no test shard present
     resumed = _cli(*args)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not killed_temp[0].exists()  # the next sweep removed it (its driver is gone, no process names it)
     spec = SweepSpec.model_validate_json((sweep / "sweep.json").read_bytes())
     assert len(spec.trials()) == 8
     for trial in spec.trials():

@@ -13,6 +13,7 @@ experiment state never repeats a finished trial, and an interrupted trial resume
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -33,6 +34,8 @@ from dpbench_baselines.sweep_spec import SweepSpec, Trial, save_spec
 from dpbench_baselines.trial import SCORES, run_trial, trial_folder
 
 RAY_DIR, EXPERIMENT, TIMING, STOPPED = "ray", "sweep", "timing.json", "asha_stopped.json"
+#: The local Ray's temp dirs: /tmp/dprayXXXX, with the driver's pid in OWNER.
+TEMP_PREFIX, OWNER = "dpray", "dpbench-owner.pid"
 #: What ASHA sees for a trial with no validation score (diverged, unscorable): below every ROC AUC and accuracy.
 UNSCORED = -1.0
 
@@ -97,10 +100,39 @@ def _start_ray(resources: Resources) -> Path | None:
     if resources.address:
         ray.init(address=resources.address, include_dashboard=False, log_to_driver=False)
         return None
-    temp = tempfile.mkdtemp(prefix="dpray", dir="/tmp")  # short: Ray's socket paths must stay under 107 bytes
+    _remove_stale_temp_dirs()
+    temp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir="/tmp")  # short: Ray's socket paths must stay under 107 bytes
+    (Path(temp) / OWNER).write_text(str(os.getpid()))
     ray.init(num_cpus=resources.local_cpus, include_dashboard=False, _temp_dir=temp, log_to_driver=False,
              _node_ip_address="127.0.0.1")
     return Path(temp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_stale_temp_dirs() -> None:
+    """Remove the local-Ray temp dirs of earlier sweeps that were killed before they could (their driver is gone
+    and, where /proc tells, no process still names the dir); a dir without an owner file is left alone."""
+    lines = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):  # a process that ended meanwhile, or is not ours to read
+            lines.append(path.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    running = "\n".join(lines)
+    for folder in Path("/tmp").glob(f"{TEMP_PREFIX}*"):
+        try:
+            owner = int((folder / OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if not _alive(owner) and str(folder) not in running:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_resources(resources: Resources) -> None:
