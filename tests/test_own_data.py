@@ -220,6 +220,10 @@ def test_builds_are_byte_identical_and_cards_are_verified(tmp_path: Path) -> Non
     assert first.manifest.pool == "custom-hues"
     edit(card, description="same data, another card")
     assert build_cards([card], tmp_path / "three", OPTIONS).manifest.pool_version != first.manifest.pool_version
+    refused = run_cli("publish", str(tmp_path / "one"), "--to", str(tmp_path / "shipped"))
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 2 and len(lines) == 1 and "built from task cards" in lines[0], refused.stderr
+    assert "--task CARD" in lines[0] and not (tmp_path / "shipped").exists()
     stored = tmp_path / "one" / "Hues" / "card.json"
     stored.write_text(stored.read_text().replace('"proprietary"', '"CC0-1.0"'))  # a licence edited after the build
     assert any("a card was edited" in p.what for p in verify_pool(tmp_path / "one")[1])

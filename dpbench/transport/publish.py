@@ -23,6 +23,7 @@ from dpbench.errors import DpbenchError
 from dpbench.io import atomic_open, atomic_write_bytes, atomic_write_json, ensure_writable
 from dpbench.pool.manifest import MANIFEST, Manifest, load_manifest
 from dpbench.pool.verify import file_problem, split_problem
+from dpbench.tasks.cards import is_card_pool
 from dpbench.tasks.citations import MORMONT2020_JBHI
 from dpbench.tasks.models import REDISTRIBUTABLE, Task
 from dpbench.tasks.registry import get_task
@@ -76,6 +77,10 @@ def publish_pool(root: Path, out: Path, tasks: list[str] | None = None,
                  force_licence: list[str] | None = None) -> PublishReport:
     """Copy the verified shards of ``root`` (or of ``tasks``) to ``out`` with a manifest and dataset card."""
     manifest = load_manifest(root)
+    if is_card_pool(manifest.pool):
+        raise DpbenchError(f"{root} holds pool {manifest.pool}, built from task cards; publish ships registry pools "
+                           "only: share the cards (and the raw data where its licence allows), and dpbench build "
+                           "--task CARD rebuilds the same pool, byte for byte, with the same version")
     chosen = [manifest.task(get_task(n).name).name for n in tasks] if tasks else [t.name for t in manifest.tasks]
     forced = [get_task(n).name for n in force_licence or []]
     refused = {n: r for n in chosen if (r := refusal_reason(get_task(n))) and n not in forced}
