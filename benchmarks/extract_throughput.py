@@ -122,7 +122,8 @@ def main() -> None:
             rates.append(n_images / (time.perf_counter() - started))
             print(f"shards: {rates[-1]:.0f} img/s", file=sys.stderr)
         started = time.perf_counter()  # the input pipeline alone: how fast the host can feed the device
-        for _ in tile_loader(urls, encoder.input.size, args.batch, args.workers, pin_memory=device.type == "cuda"):
+        for _ in tile_loader(urls, encoder.input.size, args.batch, args.workers, pin_memory=device.type == "cuda",
+                             mode=encoder.input.interpolation):
             pass
         loader_rate = n_images / (time.perf_counter() - started)
         print(f"loader alone: {loader_rate:.0f} img/s", file=sys.stderr)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dpbench.encoders import Encoder, load_encoder
+from dpbench.encoders import Encoder, InputSpec, load_encoder
 from dpbench.errors import DpbenchError
 from dpbench.evaluation import run as run_module
 from dpbench.evaluation.features import extract_splits
@@ -61,6 +61,26 @@ def test_feature_cache_is_keyed_by_weights_and_precision(small_pool: Path, tmp_p
         next(changed.module.parameters()).add_(1.0)
     assert not extract_splits(changed, small_pool, pairs, cache_dir=tmp_path)[pairs[0]].cached
     assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def test_extraction_resizes_with_the_encoders_interpolation(small_pool: Path, tmp_path: Path) -> None:
+    """Features of an encoder that returns its input: each equals the encoder's own transform of the image (PIL,
+    the authors' path) within a grey level or two, bilinear and bicubic alike, and the two modes differ."""
+    from dpbench.pool.built import BuiltPool
+
+    task, split = "synthetic-Necrosis", "val"
+    found = {}
+    for mode in ("bilinear", "bicubic"):
+        spec = InputSpec(size=40, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), interpolation=mode)
+        encoder = Encoder(spec=f"flatten-{mode}", module=torch.nn.Flatten(), input=spec, dim=3 * 40 * 40)
+        features = extract_splits(encoder, small_pool, [(task, split)], cache_dir=tmp_path)[(task, split)]
+        order = {key: i for i, key in enumerate(features.keys)}
+        reference = np.zeros_like(features.x)
+        for image, _, meta in BuiltPool(small_pool).dataset(task, split):
+            reference[order[meta["key"]]] = spec.transform()(image).flatten().numpy()
+        assert np.abs(features.x - reference).max() <= 1.5 / 255 / 0.25, mode
+        found[mode] = features.x
+    assert np.abs(found["bilinear"] - found["bicubic"]).max() > 3 / 255 / 0.25
 
 
 def test_evaluation_resumes_from_partial_results(small_pool: Path, tmp_path: Path,
@@ -139,21 +159,28 @@ def test_docs_example_encoder_passes_the_contract_checks() -> None:
     assert all(check.passed for check in check_encoder(encoder)), check_encoder(encoder)
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
 @pytest.mark.parametrize(("shape", "size"), [((64, 64), 224), ((64, 48), 32), ((300, 200), 224)])
-def test_device_side_resize_and_normalisation_match_the_encoders_transform(shape: tuple[int, int], size: int) -> None:
-    """Extraction ships uint8 tiles and resizes/normalises on the device: equal to InputSpec.transform
-    within PIL's rounding to whole grey levels (≤ 1/255 before normalisation)."""
+def test_device_side_resize_and_normalisation_match_the_encoders_transform(
+        shape: tuple[int, int], size: int, mode: str) -> None:
+    """Extraction ships uint8 tiles and resizes/normalises on the device with the encoder's interpolation: equal to
+    InputSpec.transform within PIL's rounding to whole grey levels (≤ 1/255 before normalisation; 1.5/255 bicubic)."""
     from PIL import Image
 
     from dpbench.evaluation.features import resize_batch
 
-    spec = small_random().input.__class__(size=size, mean=(0.7, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    spec = small_random().input.__class__(size=size, mean=(0.7, 0.5, 0.6), std=(0.2, 0.25, 0.3), interpolation=mode)
     pixels = (np.random.default_rng(size).random((*shape, 3)) * 255).astype(np.uint8)
+    if mode == "bicubic":  # tissue-like, not white noise: PIL clips bicubic's overshoot to uint8 between its two
+        # passes, which on noise alone moves pixels by up to ~10 grey levels; on real tiles both agree within one
+        coarse = Image.fromarray(pixels).resize((max(2, shape[1] // 8), max(2, shape[0] // 8)), Image.BOX)
+        pixels = np.array(coarse.resize(shape[::-1], Image.BILINEAR))
     reference = spec.transform()(Image.fromarray(pixels))
-    raw = resize_batch(torch.from_numpy(pixels).permute(2, 0, 1)[None], size)[0]
+    raw = resize_batch(torch.from_numpy(pixels).permute(2, 0, 1)[None], size, spec.interpolation)[0]
     ours = (raw / 255 - torch.tensor(spec.mean).view(3, 1, 1)) / torch.tensor(spec.std).view(3, 1, 1)
     assert ours.shape == reference.shape == (3, size, size)
-    tolerance = 1.01 / 255 / min(spec.std)
+    levels = 1.01 if mode == "bilinear" else 1.5  # bicubic's negative lobes amplify PIL's rounding between passes
+    tolerance = levels / 255 / min(spec.std)
     assert float((ours - reference).abs().max()) <= tolerance
     assert float((ours - reference).abs().mean()) < tolerance / 2
 

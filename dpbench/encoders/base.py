@@ -124,13 +124,13 @@ class InputSpec:
         ``as_uint8``: stop before the scaling and return the (3, size, size) uint8 tensor; :meth:`normaliser` on a
         batch of those (e.g. on the GPU, after a 4x smaller transfer) gives exactly the float tensors.
         """
-        bilinear = T.InterpolationMode(self.interpolation)  # named for the default; bicubic where a preset asks
-        resize = T.Resize((self.size, self.size), interpolation=bilinear, antialias=True)
+        mode = T.InterpolationMode(self.interpolation)
+        resize = T.Resize((self.size, self.size), interpolation=mode, antialias=True)
         if train and check_augmentation(augment) == "paper":
             geometry = [random_square, resize, T.RandomHorizontalFlip(), T.RandomVerticalFlip()]
         elif train:
             geometry = [T.RandomResizedCrop(self.size, scale=TRAIN_CROP_SCALE, ratio=(1.0, 1.0),
-                                            interpolation=bilinear, antialias=True),
+                                            interpolation=mode, antialias=True),
                         T.RandomHorizontalFlip(), T.RandomVerticalFlip()]
         else:
             geometry = [resize]

@@ -141,29 +141,32 @@ def _uint8_sample(sample: dict[str, Any]) -> tuple[torch.Tensor, int, dict[str, 
     return pixels, int(sample["cls"]), json.loads(sample["json"])
 
 
-def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, 3, h, w) → float (B, 3, size, size): bilinear with antialiasing, PIL's filter within one grey level."""
+def resize_batch(images: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
+    """(B, 3, h, w) → float (B, 3, size, size): ``mode`` (the encoder's ``InputSpec.interpolation``) with
+    antialiasing, PIL's filter within one grey level (bicubic overshoot clipped to 0..255, as PIL's uint8 is)."""
     x = images.float()
     if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(x, size=(size, size), mode=mode, antialias=True, align_corners=False)
+        if mode == "bicubic":
+            x = x.clamp(0, 255)
     return x
 
 
 def _collate_uint8(batch: list[tuple[torch.Tensor, int, dict[str, Any]]],
-                   size: int) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+                   size: int, mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
     shapes = {b[0].shape for b in batch}
     if len(shapes) == 1:
         images = torch.stack([b[0] for b in batch])
     else:  # mixed tile sizes (tasks with different patch sizes): resize here, exactly as on the device
-        images = torch.cat([resize_batch(b[0][None], size) for b in batch])
+        images = torch.cat([resize_batch(b[0][None], size, mode) for b in batch])
     return images, torch.tensor([b[1] for b in batch], dtype=torch.long), [b[2] for b in batch]
 
 
 def tile_loader(urls: list[str], size: int, batch_size: int, workers: int = 0,
-                pin_memory: bool = False) -> DataLoader[Any]:
+                pin_memory: bool = False, mode: str = "bilinear") -> DataLoader[Any]:
     """Batches of (uint8 tiles, labels, sample records) in shard order: :func:`forward_shards`'s input pipeline."""
     return DataLoader(raw_shard_dataset(urls).map(_uint8_sample), batch_size=batch_size, num_workers=workers,
-                      collate_fn=functools.partial(_collate_uint8, size=size), pin_memory=pin_memory,
+                      collate_fn=functools.partial(_collate_uint8, size=size, mode=mode), pin_memory=pin_memory,
                       prefetch_factor=4 if workers else None)
 
 
@@ -179,8 +182,8 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
     """
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
-    size = encoder.input.size
-    loader = tile_loader(urls, size, batch_size, workers, pin_memory=cuda)
+    size, mode = encoder.input.size, encoder.input.interpolation
+    loader = tile_loader(urls, size, batch_size, workers, pin_memory=cuda, mode=mode)
     module = encoder.module.to(dev).eval()
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
@@ -191,7 +194,7 @@ def forward_shards(encoder: Encoder, urls: list[str], *, device: str = "auto", b
     with torch.inference_mode():
         for images, labels, metas in loader:
             try:
-                batch = (resize_batch(images.to(dev, non_blocking=True), size) - mean) / std
+                batch = (resize_batch(images.to(dev, non_blocking=True), size, mode) - mean) / std
                 if channels_last:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 with autocast:
