@@ -248,6 +248,23 @@ def test_asha_is_opt_in_per_left_out_set_and_recorded(small_pool: Path, tmp_path
     assert "NOT the paper's protocol" in (sweep / "report.html").read_text()
 
 
+def test_under_asha_a_failed_trial_is_unfinished_not_stopped(small_pool: Path, tmp_path: Path) -> None:
+    """A trial that crashes (here: a training shard is missing) has no record either; ASHA did not stop it, so it
+    stays pending for a rerun and the run says it did not finish."""
+    pool = tmp_path / "pool"
+    shutil.copytree(small_pool, pool)
+    for shard in pool.glob("synthetic-Necrosis/train-*.tar"):
+        shard.unlink()
+    sweep = tmp_path / "asha"
+    args = [*TINY, "--set", "1", "--lrs", "0.01,0.05", "--seeds", "1", "--iterations", "90",
+            "--checkpoint-every", "30", "--scheduler", "asha", "--max-concurrent-trials", "1"]
+    result = _cli("loto", "run", "--data", str(pool), "--out", str(sweep), *args, "--final", "none")
+    assert "2 trial(s) did not finish" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.loads((sweep / "asha_stopped.json").read_text()) == []
+    timing = json.loads((sweep / "timing.json").read_text())
+    assert len(timing["unfinished"]) == 2 and timing["stopped_by_asha"] == []
+
+
 def test_a_diverging_configuration_is_a_recorded_result_ranked_last(small_pool: Path, tmp_path: Path) -> None:
     from dpbench_baselines.trial import run_trial
 

@@ -244,10 +244,10 @@ def _fit(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: 
         for trial in todo:
             groups.setdefault(f"{EXPERIMENT}-set{trial.set_index:02d}", []).append(trial)
     for name, trials in groups.items():
-        _fit_one(spec, data, folder, resources, trials, name)
-        if spec.scheduler == "asha":  # the experiment ended: a trial still without a record was stopped by ASHA
-            stopped = set(_stopped(folder)) | {t.key for t in trials
-                                               if not (trial_folder(folder, t) / SCORES).is_file()}
+        failed = _fit_one(spec, data, folder, resources, trials, name)
+        if spec.scheduler == "asha":  # the experiment ended: a trial without a record that did not fail was stopped
+            stopped = set(_stopped(folder)) | {t.key for t in trials if t.key not in failed
+                                               and not (trial_folder(folder, t) / SCORES).is_file()}
             atomic_write_json(folder / STOPPED, sorted(stopped))
 
 
@@ -256,7 +256,9 @@ def _stopped(folder: Path) -> list[str]:
     return list(json.loads(path.read_text())) if path.is_file() else []
 
 
-def _fit_one(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: list[Trial], name: str) -> None:
+def _fit_one(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: list[Trial], name: str
+             ) -> set[str]:
+    """Run one Tune experiment; returns the keys of the trials that ended in an error (a rerun retries them)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -282,4 +284,6 @@ def _fit_one(spec: SweepSpec, data: Path, folder: Path, resources: Resources, to
                                                        trial_dirname_creator=lambda t: f"t{t.trial_id}"),
                            run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
                                                      failure_config=tune.FailureConfig(max_failures=1)))
-    tuner.fit()
+    grid = tuner.fit()
+    results = (grid[i] for i in range(len(grid)))
+    return {Trial.model_validate(r.config["trial"]).key for r in results if r.error is not None and r.config}
