@@ -183,7 +183,7 @@ def build():
 '''
 ERRORS = {"cuda-oom": 'raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")',
           "runtime-oom": 'raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.3 GiB total)")',
-          "cpu-allocator": "torch.empty(10 ** 13)  # torch's CPU allocator refuses 40 TB: a real RuntimeError"}
+          "cpu-allocator": "torch.empty(10 ** 15)  # 4 PB, past any address space: torch's CPU allocator refuses it"}
 
 
 def fills_up(tmp_path: Path, limit: int, after: int, error: str = "cuda-oom") -> str:
@@ -222,7 +222,7 @@ from dpbench.encoders import InputSpec
 
 
 class GradsFillUp(nn.Module):
-    """Encodes features fine; a forward that records gradients (fine-tuning) asks torch's allocator for 40 TB."""
+    """Encodes features fine; a forward that records gradients (fine-tuning) asks torch's allocator for 4 PB."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -230,7 +230,7 @@ class GradsFillUp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and self.training:
-            torch.empty(10 ** 13)
+            torch.empty(10 ** 15)
         return self.conv(x).mean(dim=(2, 3))
 
 

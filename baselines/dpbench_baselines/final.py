@@ -28,7 +28,7 @@ from dpbench.results import Results, TaskScore
 from dpbench_baselines.selection import SelectionRecord
 from dpbench_baselines.sweep_spec import SweepSpec
 from dpbench_baselines.train import ENCODER
-from dpbench_baselines.trial import SCORES, trial_folder
+from dpbench_baselines.trial import SCORES, stopped_trials, trial_folder
 
 FINAL = "final"
 
@@ -42,6 +42,7 @@ def final_results(spec: SweepSpec, folder: Path, data: Path, selection: Selectio
     scores: list[TaskScore] = []
     skipped: dict[str, str] = {}
     parts: list[Results] = []
+    stopped = set(stopped_trials(folder))
     for choice in selection.choices:
         if choice.config is None:
             skipped[choice.task] = "no configuration was selected for it (see selection notes)"
@@ -50,10 +51,12 @@ def final_results(spec: SweepSpec, folder: Path, data: Path, selection: Selectio
         for trial in trials:
             where = trial_folder(folder, trial)
             if not (where / SCORES).is_file():
-                skipped.setdefault(choice.task, f"seed model(s) of {choice.config} missing: rerun dpbench loto run")
+                why = "stopped early by ASHA" if trial.key in stopped else "missing: rerun dpbench loto run"
+                skipped.setdefault(choice.task, f"seed model(s) of {choice.config} {why}")
                 continue
-            if json.loads((where / SCORES).read_text()).get("diverged"):
-                continue  # that seed's pre-training diverged: it has no model (noted in the trial record)
+            if json.loads((where / SCORES).read_text()).get("diverged"):  # that seed has no model
+                skipped.setdefault(choice.task, f"pre-training of {choice.config} diverged (seed {trial.seed})")
+                continue
             encoder = load_encoder(f"checkpoint:{where / 'pretrain' / ENCODER}")
             part = evaluate(encoder, data, [choice.task], dataclasses.replace(config, seeds=(trial.seed,),
                                                                                score_on="test"),

@@ -23,7 +23,7 @@ from scipy.stats import rankdata
 from dpbench.io import atomic_write_json
 from dpbench.ranking.ranks import DECIMALS
 from dpbench_baselines.sweep_spec import SweepSpec
-from dpbench_baselines.trial import SCORES, trial_folder
+from dpbench_baselines.trial import SCORES, stopped_trials, trial_folder
 
 SELECTION = "selection.json"
 _TIE = 1e-9
@@ -79,10 +79,8 @@ def trial_scores(spec: SweepSpec, folder: Path) -> tuple[dict[tuple[str, str], l
 def select(spec: SweepSpec, folder: Path) -> SelectionRecord:
     """The rank matrix and the per-task choices, from the stored trial records."""
     cells, missing, left_out = trial_scores(spec, folder)
-    stopped_path = folder / "asha_stopped.json"
-    stopped = set(json.loads(stopped_path.read_text())) if stopped_path.is_file() else set()
-    if stopped:
-        missing = [k for k in missing if k not in stopped]
+    stopped = set(stopped_trials(folder))
+    missing = [k for k in missing if k not in stopped]
     configs = [c.key for c in spec.grid.configs()]
     notes = [f"{len(missing)} trial(s) have no record (unfinished or failed): "
              f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"] if missing else []

@@ -31,9 +31,9 @@ from typing import Any
 from dpbench.errors import DpbenchError
 from dpbench.io import atomic_write_json
 from dpbench_baselines.sweep_spec import SweepSpec, Trial, save_spec
-from dpbench_baselines.trial import SCORES, run_trial, trial_folder
+from dpbench_baselines.trial import SCORES, STOPPED, run_trial, stopped_trials, trial_folder
 
-RAY_DIR, EXPERIMENT, TIMING, STOPPED = "ray", "sweep", "timing.json", "asha_stopped.json"
+RAY_DIR, EXPERIMENT, TIMING = "ray", "sweep", "timing.json"
 #: The local Ray's temp dirs: /tmp/dprayXXXX, with the driver's pid in OWNER.
 TEMP_PREFIX, OWNER = "dpray", "dpbench-owner.pid"
 #: What ASHA sees for a trial with no validation score (diverged, unscorable): below every ROC AUC and accuracy.
@@ -170,7 +170,7 @@ def preflight(spec: SweepSpec, data: Path) -> None:
 
 def pending(spec: SweepSpec, folder: Path) -> list[Trial]:
     """The trials without a stored record (and not stopped by ASHA)."""
-    stopped = set(_stopped(folder))
+    stopped = set(stopped_trials(folder))
     return [t for t in spec.trials() if not (trial_folder(folder, t) / SCORES).is_file() and t.key not in stopped]
 
 
@@ -203,7 +203,7 @@ def run_sweep(spec: SweepSpec, data: Path, folder: Path, resources: Resources,
     timing["wall_seconds"] = round(time.perf_counter() - started, 3)
     left = pending(spec, folder)
     timing["unfinished"] = [t.key for t in left]
-    timing["stopped_by_asha"] = _stopped(folder)
+    timing["stopped_by_asha"] = stopped_trials(folder)
     compute = [_seconds(folder, t) for t in todo if (trial_folder(folder, t) / SCORES).is_file()]
     timing["trial_seconds"] = round(sum(compute), 3)
     atomic_write_json(folder / TIMING, timing)
@@ -246,14 +246,9 @@ def _fit(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: 
     for name, trials in groups.items():
         failed = _fit_one(spec, data, folder, resources, trials, name)
         if spec.scheduler == "asha":  # the experiment ended: a trial without a record that did not fail was stopped
-            stopped = set(_stopped(folder)) | {t.key for t in trials if t.key not in failed
+            stopped = set(stopped_trials(folder)) | {t.key for t in trials if t.key not in failed
                                                and not (trial_folder(folder, t) / SCORES).is_file()}
             atomic_write_json(folder / STOPPED, sorted(stopped))
-
-
-def _stopped(folder: Path) -> list[str]:
-    path = folder / STOPPED
-    return list(json.loads(path.read_text())) if path.is_file() else []
 
 
 def _fit_one(spec: SweepSpec, data: Path, folder: Path, resources: Resources, todo: list[Trial], name: str

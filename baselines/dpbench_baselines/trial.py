@@ -30,6 +30,8 @@ from dpbench_baselines.sweep_spec import SweepSpec, Trial
 from dpbench_baselines.train import CHECKPOINT, ENCODER, Diverged, PretrainConfig, pretrain
 
 SCORES, ATTEMPTS, TRIALS = "scores.json", "attempts.jsonl", "trials"
+#: The trials ASHA stopped early (``SWEEP/asha_stopped.json``): no record, and not pending either.
+STOPPED = "asha_stopped.json"
 #: (iteration, {task: validation score}) at each checkpoint, for the opt-in ASHA scheduler.
 Report = Callable[[int, dict[str, float]], None]
 
@@ -69,6 +71,12 @@ def score_on_validation(encoder_spec: str, data: Path, tasks: list[str], spec: S
         metrics = {s.task: s.metric for s in results.scores}
         reasons.update(results.skipped)
     return scores, metrics, reasons
+
+
+def stopped_trials(folder: Path) -> list[str]:
+    """The keys of the trials ASHA stopped in the sweep ``folder`` (none without ASHA)."""
+    path = folder / STOPPED
+    return list(json.loads(path.read_text())) if path.is_file() else []
 
 
 def run_trial(spec: SweepSpec, trial: Trial, data: Path, folder: Path, device: str,
