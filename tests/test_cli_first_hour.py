@@ -64,6 +64,7 @@ def test_rank_formats_keep_stdout_for_data(tmp_path: Path) -> None:
     result = run_cli("rank", str(table), "--bootstrap", "0", "--format", "json", "--out", str(tmp_path / "r"))
     report = json.loads(result.stdout)
     assert report == json.loads((tmp_path / "r" / "ranking.json").read_text())
+    assert result.stdout == (tmp_path / "r" / "ranking.json").read_text()
     assert "wrote" in result.stderr and "wrote" not in result.stdout
 
 

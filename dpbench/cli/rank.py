@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +11,7 @@ from rich.table import Table
 from dpbench.cli.output import FORMATS, emit, table_console
 from dpbench.cli.support import choice, console, err_console, fraction, friendly, integer, writable
 from dpbench.errors import DpbenchError
+from dpbench.io import canonical_json
 
 #: The values of dpbench.ranking.ranks.Aggregate and .Missing (mypy checks they agree; that module is heavy).
 Aggregate = Literal["avg-rank", "borda"]
@@ -61,7 +61,7 @@ def rank(
     elif format == "csv":
         emit(report["board"], "csv")
     else:
-        typer.echo(json.dumps(report, indent=1))
+        typer.echo(canonical_json(report).decode(), nl=False)  # the bytes of ranking.json
     if out:
         for path in write_report(report, out):
             notes.print(f"wrote {path}")
